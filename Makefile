@@ -1,0 +1,49 @@
+# dinar-pipeline: the README's commands. Every target sets up what it needs (idempotently).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STATE ?= $(or $(DINAR_STATE_DIR),$(HOME)/.local/state/dinar-pipeline)
+RUNS ?= runs/demo
+export DINAR_STATE_DIR := $(STATE)
+export PREFECT_HOME ?= $(STATE)/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
+export PREFECT_RESULTS_PERSIST_BY_DEFAULT := false
+# Keep torch from oversubscribing the 2 cores when Dask runs several workers.
+export KMP_DUPLICATE_LIB_OK := TRUE
+
+.PHONY: setup demo test test-slow test-all bench server clean-venv
+
+# The environment, built once; the stamp changes only when pyproject.toml does.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip check
+	@touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/dinar run data/samples --out $(RUNS) --config configs/default.yaml
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+test-all: setup
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: setup
+	$(PY) -m bench.run
+
+# A local Prefect server (UI + API on 127.0.0.1:4200, SQLite under $(STATE)/prefect): schedules fire only on a
+# real server. In another shell: export PREFECT_API_URL=http://127.0.0.1:4200/api
+server: setup
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,50 @@
+"""Errors a user can act on. Each message names the offending file or value and says how to fix it.
+
+The pipeline records the class name (e.g. ``NoPersonError``) and the message in the person's manifest, so
+``dinar status`` shows *what* went wrong and *what to do* without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DinarError(Exception):
+    """Base class of the errors that come from the user's input or setup, not from a bug.
+
+    These are never retried (retrying cannot fix a bad photo or a missing model file).
+    """
+
+    def __init__(self, message: str, fix: str | None = None):
+        self.fix = fix
+        super().__init__(f"{message} -- fix: {fix}" if fix else message)
+
+
+class InvalidImageError(DinarError):
+    """The file is not an image that can be decoded (empty, truncated, wrong content for its extension)."""
+
+
+class ImageTooSmallError(DinarError):
+    """The image is below the minimum size to find a body in."""
+
+
+class ImageTooLargeError(DinarError):
+    """The image header declares more pixels than the decompression-bomb limit."""
+
+
+class NoPersonError(DinarError):
+    """No person was found in the image."""
+
+
+class KeypointsError(DinarError):
+    """Keypoints are missing or unusable (no torso, all confidences zero, NaN)."""
+
+
+class MissingModelError(DinarError):
+    """A model file that the chosen backend needs is not where the config says."""
+
+
+class CheckpointError(DinarError):
+    """A checkpoint file is not the expected kind, is truncated, or does not match the model."""
+
+
+class MotionError(DinarError):
+    """A motion file has the wrong joint count, NaNs or no frames."""

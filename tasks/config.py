@@ -1,0 +1,192 @@
+"""Pipeline configuration: one typed dataclass per stage, composed into `PipelineConfig`.
+
+Defaults live here, in code. A YAML file (``configs/*.yaml``) only overrides fields; an unknown key or a value of
+the wrong type is an error that names the key, so a typo never silently falls back to a default. The resolved
+config is saved as ``config.yaml`` in every person workspace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+
+@dataclass
+class IngestConfig:
+    """Decoding of the user's photos into ``rgb/<frame>.png``."""
+
+    max_side: int = 2048
+    """Longer image side after ingest; larger photos are downscaled (area filter)."""
+    min_side: int = 64
+    """Images whose shorter side is below this are rejected (too small to find a body in)."""
+    max_pixels: int = 178_956_970
+    """Decompression-bomb limit on width*height, checked from the header before any pixel is decoded."""
+
+
+@dataclass
+class SegmentConfig:
+    """Person mask ``segm/<frame>.png`` (0/255 in all three channels, as DINAR reads it)."""
+
+    backend: Literal["mediapipe", "rembg", "precomputed"] = "mediapipe"
+    mediapipe_model: Literal["pose", "selfie"] = "pose"
+    """`pose`: the segmentation of mediapipe's pose model (the detected person only); `selfie`: selfie
+    segmentation (every person in view, the main one is kept by connected components)."""
+    threshold: float = 0.5
+    """Probability above which a pixel is foreground."""
+    rembg_model: Optional[str] = None
+    """Path to a local U2-Net style ONNX file for the `rembg` backend (or set U2NET_HOME)."""
+    masks_dir: Optional[str] = None
+    """Folder with the user's masks for the `precomputed` backend: `<frame>.png` binary, Graphonomy label
+    (0 = background) or Graphonomy colour maps (black = background)."""
+    min_person_fraction: float = 0.01
+    """A mask covering less than this fraction of the image means no person was found."""
+    second_person_fraction: float = 0.25
+    """A second connected region at least this fraction of the largest one counts as another person."""
+
+
+@dataclass
+class KeypointsConfig:
+    """OpenPose-format keypoints ``openpose/<frame>_keypoints.json`` (BODY_25, hands, face)."""
+
+    backend: Literal["mediapipe", "openpose", "onnx"] = "mediapipe"
+    min_detection_confidence: float = 0.5
+    openpose_dir: Optional[str] = None
+    """Folder of existing `<frame>_keypoints.json` files for the `openpose` import backend."""
+    onnx_model: Optional[str] = None
+    """Local RTMPose-style ONNX model for the `onnx` backend (COCO-17 or COCO-WholeBody-133 outputs)."""
+    crop_margin: float = 0.15
+    """The pose model sees the main person's mask box enlarged by this fraction of its size."""
+
+
+@dataclass
+class PipelineConfig:
+    """Everything a run needs, section by section. A stage's cache key hashes only its own sections."""
+
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the dataclasses (unknown key, wrong type, bad choice)."""
+
+
+def _check_value(name: str, value: Any, tp: Any) -> Any:
+    """Validate (and lightly coerce int -> float) one leaf value against its annotation."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{name}: {value!r} is not one of {list(typing.get_args(tp))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_value(name, value, arg)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError("; ".join(errors))
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        (item_tp, *_rest) = typing.get_args(tp) or (Any,)
+        return type(value)(_check_value(f"{name}[]", v, item_tp) for v in value) if origin is list else tuple(
+            _check_value(f"{name}[]", v, item_tp) for v in value
+        )
+    if origin is dict or tp is Any:
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+        return str(value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+        return override(tp(), value, prefix=f"{name}.")
+    return value
+
+
+def override(cfg: Any, changes: dict, prefix: str = "") -> Any:
+    """Return a copy of the dataclass `cfg` with `changes` (a nested dict, as from YAML) applied."""
+    if not isinstance(changes, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {changes!r}")
+    hints = typing.get_type_hints(type(cfg))
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    updates = {}
+    for key, value in changes.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"unknown config key {name!r} (known: {', '.join(sorted(fields))})")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            updates[key] = override(current, value, prefix=f"{name}.")
+        else:
+            updates[key] = _check_value(name, value, hints[key])
+    return dataclasses.replace(cfg, **updates)
+
+
+def parse_dotlist(items: list[str]) -> dict:
+    """``["segment.threshold=0.3", "keypoints.backend=openpose"]`` -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        dotted, raw = item.split("=", 1)
+        node = out
+        parts = dotted.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Defaults, then the YAML file at `path` (if any), then ``key=value`` overrides."""
+    cfg = PipelineConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        data = yaml.safe_load(path.read_text()) or {}
+        cfg = override(cfg, data)
+    if overrides:
+        cfg = override(cfg, parse_dotlist(overrides))
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    """A plain, YAML-able dict of a config dataclass."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict) -> PipelineConfig:
+    """Inverse of `to_dict` (validated like a YAML override)."""
+    return override(PipelineConfig(), data)
+
+
+def dump_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

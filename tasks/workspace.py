@@ -1,0 +1,200 @@
+"""The person workspace: folder layout, atomic writes, safe ids, and the manifest.
+
+``RUNS/<person>/`` holds DINAR's dataset layout (``rgb/ segm/ openpose/ smplx/``) plus our own folders, a
+``manifest.json`` (per stage: status, cache key, outputs and their hashes, seconds, error, warnings, versions) and
+the resolved ``config.yaml``. Every file is written to a temporary name in its folder and renamed into place, so a
+run killed at any instant leaves either the old file or the new one, never half of one, and the manifest is written
+only after a stage's outputs are in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+MANIFEST = "manifest.json"
+CONFIG = "config.yaml"
+TMP_MARK = ".tmp-"
+
+# Stage statuses, as shown by `dinar status`.
+DONE, FAILED, BLOCKED, SKIPPED, PENDING = "done", "failed", "blocked", "skipped", "pending"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Atomic files and hashes
+# ----------------------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
+
+    The temporary name carries ``.tmp-`` so leftovers of a killed run are recognisable (`clean_temporaries`).
+    The suffix is kept, so libraries that pick a format by extension (cv2.imwrite, imageio) still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}{TMP_MARK}{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def clean_temporaries(root: Path) -> list[Path]:
+    """Delete temporary files a killed run left under `root`; returns what was removed."""
+    removed = []
+    if root.exists():
+        for p in root.rglob(f"*{TMP_MARK}*"):
+            if p.is_file():
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Safe ids
+# ----------------------------------------------------------------------------------------------------------------
+_UNSAFE = re.compile(r"[^\w.\-]+", flags=re.UNICODE)
+
+
+def safe_id(name: str, fallback: str = "person") -> str:
+    """A file-system-safe id from a file or folder name.
+
+    Unicode letters and digits are kept (NFC-normalised), path separators, ``..``, whitespace, control and other
+    characters become ``_``; leading dots are dropped (no hidden files, no ``..``); at most 100 characters.
+    """
+    text = unicodedata.normalize("NFC", str(name))
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else "_" for ch in text)
+    text = _UNSAFE.sub("_", text)
+    text = re.sub(r"\.{2,}", "_", text)
+    text = text.strip("._ ")
+    text = re.sub(r"_+", "_", text)[:100].rstrip("._")
+    return text or fallback
+
+
+def unique_ids(names: list[str]) -> list[str]:
+    """`safe_id` of each name, with ``-2``, ``-3``... suffixes where two names map to one id (case-insensitively,
+    so the layout also works on case-insensitive file systems)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        base = safe_id(name)
+        candidate, n = base, 1
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{base}-{n}"
+        seen[candidate.lower()] = 1
+        out.append(candidate)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The workspace
+# ----------------------------------------------------------------------------------------------------------------
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one person's workspace ``RUNS/<person>/``."""
+
+    root: Path
+
+    @property
+    def person(self) -> str:
+        return self.root.name
+
+    rgb_dir = property(lambda self: self.root / "rgb")
+    segm_dir = property(lambda self: self.root / "segm")
+    openpose_dir = property(lambda self: self.root / "openpose")
+    smplx_dir = property(lambda self: self.root / "smplx")
+    fit_dir = property(lambda self: self.root / "fit")
+    avatar_dir = property(lambda self: self.root / "avatar")
+    renders_dir = property(lambda self: self.root / "renders")
+    report_dir = property(lambda self: self.root / "report")
+    manifest_path = property(lambda self: self.root / MANIFEST)
+    config_path = property(lambda self: self.root / CONFIG)
+
+    def rgb(self, frame: str) -> Path:
+        return self.rgb_dir / f"{frame}.png"
+
+    def segm(self, frame: str) -> Path:
+        return self.segm_dir / f"{frame}.png"
+
+    def keypoints(self, frame: str) -> Path:
+        return self.openpose_dir / f"{frame}_keypoints.json"
+
+    def smplx(self, frame: str) -> Path:
+        return self.smplx_dir / f"{frame}.pkl"
+
+    def overlay(self, frame: str) -> Path:
+        return self.report_dir / f"{frame}_overlay.png"
+
+    def frames(self) -> list[str]:
+        """Frame ids, from ``rgb/*.png`` (sorted)."""
+        if not self.rgb_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.rgb_dir.glob("*.png") if TMP_MARK not in p.name)
+
+    def rel(self, path: Path) -> str:
+        return Path(path).relative_to(self.root).as_posix()
+
+    # -- manifest -------------------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict:
+        """The manifest, or a fresh one. A corrupt manifest (impossible with atomic writes, but a user may edit
+        it) is set aside as ``manifest.json.corrupt`` and every stage is considered pending."""
+        path = self.manifest_path
+        if path.exists():
+            try:
+                data = json.loads(path.read_text("utf-8"))
+                if isinstance(data, dict):
+                    data.setdefault("stages", {})
+                    return data
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                pass
+            os.replace(path, path.with_name(MANIFEST + ".corrupt"))
+        return {"person": self.person, "sources": [], "created": now_iso(), "stages": {}}
+
+    def write_manifest(self, manifest: dict) -> None:
+        manifest["updated"] = now_iso()
+        atomic_write_json(self.manifest_path, manifest)
+
+    def stage_record(self, stage: str) -> dict:
+        return self.read_manifest()["stages"].get(stage, {})
+
+    def sources(self) -> list[Path]:
+        return [Path(p) for p in self.read_manifest().get("sources", [])]
