@@ -136,10 +136,12 @@ def run_stage(
     person_dir: Path,
     cfg: PipelineConfig,
     force: bool = False,
-    stage_status: Callable[[Workspace, str], str] | None = None,
+    reraise: bool = False,
 ) -> StageOutcome:
-    """Run `stage` for the person at `person_dir` unless its cached result is fresh. Never raises for a stage
-    error: the error is recorded and returned (the caller decides whether to raise)."""
+    """Run `stage` for the person at `person_dir` unless its cached result is fresh.
+
+    A stage error is recorded in the manifest and returned; with `reraise` the original exception is raised
+    after it is recorded (so a Prefect task fails with it and its retry condition can look at its type)."""
     ws = Workspace(Path(person_dir))
     manifest = ws.read_manifest()
     for upstream in stage.after:
@@ -154,7 +156,10 @@ def run_stage(
     try:
         key = cache_key(stage, ws, cfg)
     except Exception as exc:  # an input vanished or cannot be read: a failure of this stage
-        return _fail(ws, stage, exc, None, t0)
+        outcome = _fail(ws, stage, exc, None, t0)
+        if reraise:
+            raise
+        return outcome
     record = manifest["stages"].get(stage.name, {})
     if not force and is_fresh(record, key, ws):
         return StageOutcome(ws.person, stage.name, DONE, False, record.get("seconds", 0.0),
@@ -162,7 +167,10 @@ def run_stage(
     try:
         result = stage.run(ws, cfg)
     except Exception as exc:
-        return _fail(ws, stage, exc, key, t0)
+        outcome = _fail(ws, stage, exc, key, t0)
+        if reraise:
+            raise
+        return outcome
     seconds = round(time.perf_counter() - t0, 3)
     _record(ws, stage.name, {
         "status": DONE,

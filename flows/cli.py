@@ -1,0 +1,235 @@
+"""The `dinar` command line: run, status, rerun, serve, report.
+
+Prefect is configured (state folder, analytics off, start-up timeout) before it is imported, so every command
+works offline with the temporary local server, or against a real server when ``PREFECT_API_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.settings import configure_prefect, has_real_server
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Photos of people -> rigged, animatable avatars (DINAR), as a Prefect pipeline.")
+console = Console(stderr=True)
+out_console = Console()
+
+_STATUS_STYLE = {"done": "green", "failed": "bold red", "blocked": "yellow", "pending": "dim", "skipped": "dim"}
+
+
+def _load_config(config: Optional[Path], overrides: list[str]) -> dict:
+    from tasks.config import ConfigError, load_config, to_dict
+
+    try:
+        return to_dict(load_config(config, overrides))
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2)
+
+
+def _task_runner(workers: int, dask_address: Optional[str]):
+    """Threads (one at a time) for a single worker; a Dask cluster for several workers or a given scheduler."""
+    if workers <= 1 and not dask_address:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    # One thread per worker process and per-library thread pools split between the workers, so N workers on N
+    # cores do not oversubscribe them.
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                          "dashboard_address": None})
+
+
+def _with_progress(run, stages: list[str], persons: int):
+    """Run `run()` while showing one progress bar per stage (persons finished / persons)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows.pipeline import PROGRESS_HOOKS
+
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
+                  disable=not console.is_terminal and not os.environ.get("DINAR_PROGRESS")) as progress:
+        bars = {s: progress.add_task(s, total=persons, note="") for s in stages}
+        failures: dict[str, int] = {}
+
+        def hook(stage: str, person: str, status: str) -> None:
+            if stage in bars:
+                if status in ("failed", "blocked"):
+                    failures[stage] = failures.get(stage, 0) + 1
+                    progress.update(bars[stage], note=f"[red]{failures[stage]} not done")
+                progress.advance(bars[stage])
+
+        PROGRESS_HOOKS.append(hook)
+        try:
+            return run()
+        finally:
+            PROGRESS_HOOKS.remove(hook)
+
+
+def _print_summary(summary: dict) -> None:
+    console.print(f"[bold]{summary['persons']}[/bold] persons: [green]{summary['complete']} complete[/green], "
+                  f"[red]{summary['with_failures']} with a failure[/red], {summary['blocked']} blocked; "
+                  f"{summary.get('executed', 0)} stage runs executed (the rest were cached).")
+    for f in summary["failures"]:
+        console.print(f"  [red]{f['person']}[/red] / {f['stage']}: {f['error']}")
+    for path in summary.get("ignored", []):
+        console.print(f"  [dim]ignored (not a photo): {path}[/dim]")
+    console.print(f"results: [bold]{summary['runs']}[/bold]")
+    console.print(f"report:  [bold]{summary['report']}[/bold]")
+
+
+@app.command()
+def run(
+    photos: Path = typer.Argument(..., help="A photo, or a folder: each photo or sub-folder is one person."),
+    out: Path = typer.Option(Path("runs"), "--out", "-o", help="Runs folder: one workspace per person."),
+    until: Optional[str] = typer.Option(None, help="Last stage to run (default: all)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the defaults."),
+    set_: list[str] = typer.Option([], "--set", help="Override one value: section.key=value (repeatable)."),
+    workers: int = typer.Option(1, help="Persons processed in parallel (Dask worker processes)."),
+    dask_address: Optional[str] = typer.Option(None, help="An existing Dask scheduler, e.g. tcp://host:8786."),
+    force: bool = typer.Option(False, help="Run every stage even when its cached result is fresh."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Process PHOTOS into RUNS/<person>/ workspaces, skipping every stage whose cached result is fresh."""
+    if not photos.exists():
+        console.print(f"[red]{photos} does not exist[/red]: give a photo or a folder of photos")
+        raise typer.Exit(2)
+    cfg = _load_config(config, set_)
+    configure_prefect(verbose)
+    from tasks.discover import discover_persons
+    from tasks.stages import stages_between
+
+    try:
+        stages = [s.name for s in stages_between(None, until)]
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    persons = len(discover_persons(photos).persons)
+    from flows.pipeline import process_folder
+
+    flow_fn = process_folder.with_options(task_runner=_task_runner(workers, dask_address))
+    summary = _with_progress(
+        lambda: flow_fn(photos=str(photos.resolve()), out=str(out.resolve()), config=cfg, until=until,
+                        force=force), stages, persons)
+    _print_summary(summary)
+    if summary["with_failures"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    runs: Path = typer.Argument(Path("runs"), help="Runs folder (or one person's workspace)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """A table person x stage: done / failed with the error / blocked / pending."""
+    from tasks.status import runs_status
+
+    statuses = runs_status(runs)
+    if as_json:
+        out_console.print_json(json.dumps(statuses))
+        return
+    if not statuses:
+        console.print(f"no workspaces under {runs}")
+        raise typer.Exit(1)
+    table = Table(title=f"{runs}")
+    table.add_column("person")
+    stages = list(statuses[0]["stages"])
+    for s in stages:
+        table.add_column(s)
+    for st in statuses:
+        cells = []
+        for s in stages:
+            rec = st["stages"][s]
+            text = f"[{_STATUS_STYLE.get(rec['status'], '')}]{rec['status']}[/]"
+            if rec.get("error") and rec["status"] == "failed":
+                text += f"\n[red]{rec['error'][:160]}[/red]"
+            if rec.get("warnings"):
+                text += "".join(f"\n[yellow]{w[:120]}[/yellow]" for w in rec["warnings"])
+            cells.append(text)
+        table.add_row(st["person"], *cells)
+    out_console.print(table)
+
+
+@app.command()
+def rerun(
+    runs: Path = typer.Argument(Path("runs"), help="Runs folder."),
+    failed: bool = typer.Option(False, "--failed", help="Only persons with a failed/blocked stage, from there on."),
+    stage: Optional[str] = typer.Option(None, "--stage", help="Rerun this stage (if stale) and what follows."),
+    force: bool = typer.Option(False, "--force", help="Run the chosen stages even if fresh."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Use this config instead of each "
+                                          "person's config.yaml."),
+    set_: list[str] = typer.Option([], "--set", help="Override one value: section.key=value."),
+    workers: int = typer.Option(1),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Rerun failed or stale stages only (every person keeps the config it was run with)."""
+    cfg = _load_config(config, set_) if (config or set_) else None
+    configure_prefect(verbose)
+    from flows.pipeline import rerun as rerun_flow
+    from tasks.discover import find_workspaces
+    from tasks.stages import stage_names
+
+    persons = len(find_workspaces(runs))
+    flow_fn = rerun_flow.with_options(task_runner=_task_runner(workers, None))
+    summary = _with_progress(lambda: flow_fn(runs=str(runs.resolve()), failed_only=failed, stage=stage,
+                                             force=force, config=cfg), stage_names(), persons)
+    _print_summary(summary)
+    if summary["with_failures"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    photos: Path = typer.Argument(..., help="Folder watched by the schedule: new photos get processed."),
+    out: Path = typer.Option(Path("runs"), "--out", "-o"),
+    cron: str = typer.Option("0 2 * * *", help="When to run (cron, server time zone)."),
+    name: str = typer.Option("dinar-nightly", help="Deployment name."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    until: Optional[str] = typer.Option(None),
+) -> None:
+    """Serve a scheduled deployment of the folder flow: each run processes what is new (the rest is cached)."""
+    if not has_real_server():
+        console.print(
+            "[red]Schedules need a real Prefect server[/red]: the temporary server that `dinar run` starts lives "
+            "only as long as one command. Start one with `make server` (UI at http://127.0.0.1:4200), then\n"
+            "  export PREFECT_API_URL=http://127.0.0.1:4200/api\n"
+            "and run `dinar serve` again (or point PREFECT_API_URL at your own server / Prefect Cloud).")
+        raise typer.Exit(2)
+    cfg = _load_config(config, [])
+    configure_prefect(False)
+    from flows.pipeline import process_folder
+
+    console.print(f"serving deployment [bold]{name}[/bold] on {os.environ['PREFECT_API_URL']} with cron {cron!r}")
+    process_folder.serve(name=name, cron=cron, parameters={
+        "photos": str(photos.resolve()), "out": str(out.resolve()), "config": cfg, "until": until})
+
+
+@app.command()
+def report(runs: Path = typer.Argument(Path("runs"))) -> None:
+    """(Re)write RUNS/report.html from the manifests."""
+    from tasks.report import write_report
+
+    out_console.print(str(write_report(runs)))
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""``RUNS/report.html``: one row per person with its pictures, stage statuses and errors.
+
+Pictures are linked, not copied: the report sits beside the workspaces and refers to their files relatively, so
+the whole runs folder can be moved or served as it is.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Callable
+
+from tasks.status import person_status, summarize
+from tasks.discover import find_workspaces
+from tasks.workspace import Workspace, atomic_write_text, now_iso
+
+# (label, function of (workspace, frame) -> path). Later stages append their pictures here.
+REPORT_PICTURES: list[tuple[str, Callable[[Workspace, str], Path]]] = [
+    ("photo", lambda ws, f: ws.rgb(f)),
+    ("mask", lambda ws, f: ws.segm(f)),
+    ("keypoints", lambda ws, f: ws.overlay(f)),
+]
+
+_COLORS = {"done": "#2e7d32", "failed": "#c62828", "blocked": "#ef6c00", "pending": "#757575", "skipped": "#757575"}
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:6px;vertical-align:top;text-align:left}
+img{max-height:220px;max-width:220px;display:block}figure{margin:0 6px 6px 0;display:inline-block}
+figcaption{font-size:12px;color:#555}.st{font-weight:600}.err{color:#c62828;font-size:12px;max-width:360px}
+.warn{color:#ef6c00;font-size:12px;max-width:360px}
+"""
+
+
+def _cell_pictures(ws: Workspace, runs: Path) -> str:
+    parts = []
+    for frame in ws.frames()[:4]:
+        for label, where in REPORT_PICTURES:
+            path = where(ws, frame)
+            if path.is_file():
+                rel = path.relative_to(runs).as_posix()
+                parts.append(f'<figure><a href="{html.escape(rel)}"><img src="{html.escape(rel)}" '
+                             f'alt="{label}"></a><figcaption>{html.escape(frame)}: {label}</figcaption></figure>')
+    return "".join(parts) or "<em>no pictures yet</em>"
+
+
+def write_report(runs: Path) -> Path:
+    """Write ``runs/report.html`` from the manifests of every workspace in `runs`; returns its path."""
+    runs = Path(runs)
+    workspaces = find_workspaces(runs)
+    statuses = [person_status(ws) for ws in workspaces]
+    summary = summarize(statuses)
+    stage_cols = list(statuses[0]["stages"]) if statuses else []
+    rows = []
+    for ws, st in zip(workspaces, statuses):
+        cells = []
+        for stage in stage_cols:
+            rec = st["stages"][stage]
+            color = _COLORS.get(rec["status"], "#222")
+            text = f'<span class="st" style="color:{color}">{rec["status"]}</span>'
+            if rec.get("seconds") is not None and rec["status"] == "done":
+                text += f' <small>{rec["seconds"]:.1f} s</small>'
+            if rec.get("error"):
+                text += f'<div class="err">{html.escape(rec["error"])}</div>'
+            for w in rec.get("warnings") or []:
+                text += f'<div class="warn">{html.escape(w)}</div>'
+            cells.append(f"<td>{text}</td>")
+        rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{_cell_pictures(ws, runs)}</td>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in stage_cols)
+    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>dinar-pipeline report</title>"
+            f"<style>{_STYLE}</style></head><body><h1>dinar-pipeline report</h1>"
+            f"<p>{summary['persons']} persons: {summary['complete']} complete, {summary['with_failures']} with a "
+            f"failure, {summary['blocked']} blocked. Written {now_iso()}.</p>"
+            f"<table><tr><th>person</th><th>pictures</th>{head}</tr>{''.join(rows)}</table></body></html>\n")
+    out = runs / "report.html"
+    runs.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, body)
+    return out
