@@ -1,9 +1,5 @@
 """Stage `ingest`: formats, EXIF, size limits and every kind of bad file, paths in and paths out."""
 
-import struct
-import zlib
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,21 +10,11 @@ from tasks.ingest import decode_image, ingest
 from tasks.runner import prepare_person, run_stage
 from tasks.ingest import STAGE as INGEST
 from tasks.workspace import Workspace
+from tests.helpers.images import gradient_photo, png_header_only
 
 
-def _photo(h=120, w=80) -> np.ndarray:
-    y, x = np.mgrid[0:h, 0:w]
-    return np.stack([x * 255 // w, y * 255 // h, np.full_like(x, 90)], -1).astype(np.uint8)
-
-
-def _png_header_only(path: Path, w: int, h: int) -> Path:
-    """A PNG whose header declares w x h pixels, with a tiny (invalid) body: a decompression bomb's signature."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
-    return path
+_photo = gradient_photo
+_png_header_only = png_header_only
 
 
 @pytest.mark.parametrize("fmt, mode", [("JPEG", "RGB"), ("PNG", "RGBA"), ("WEBP", "RGB"), ("TIFF", "RGB"),
