@@ -48,3 +48,27 @@ class CheckpointError(DinarError):
 
 class MotionError(DinarError):
     """A motion file has the wrong joint count, NaNs or no frames."""
+
+
+class NotACheckpointError(CheckpointError):
+    """The file is not a PyTorch checkpoint at all (an HTML download page, an image, a NumPy file ...)."""
+
+
+class TruncatedCheckpointError(CheckpointError):
+    """The file starts like a PyTorch checkpoint but is cut short or corrupted (an interrupted download)."""
+
+
+class UnsupportedCheckpointObjectError(CheckpointError):
+    """The checkpoint holds a Python object that safe (weights-only) loading refuses to build."""
+
+
+class NotDinarCheckpointError(CheckpointError):
+    """A readable PyTorch checkpoint, but not one of DINAR's (no DINAR model keys in its state_dict)."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A DINAR checkpoint whose keys or shapes do not match the configured model (lists every difference)."""
+
+
+class MaskError(DinarError):
+    """A user-supplied mask is missing, unreadable, or does not match its photo."""

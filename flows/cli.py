@@ -51,8 +51,11 @@ def _task_runner(workers: int, dask_address: Optional[str]):
     threads = max(1, (os.cpu_count() or 1) // workers)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                          "dashboard_address": None})
+                                          "dashboard_address": None, "silence_logs": logging.ERROR})
 
 
 def _with_progress(run, stages: list[str], persons: int):

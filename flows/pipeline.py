@@ -21,7 +21,7 @@ from dinar_core.errors import DinarError
 from tasks.config import PipelineConfig, from_dict, to_dict
 from tasks.discover import discover_persons, find_workspaces
 from tasks.report import write_report
-from tasks.runner import StageOutcome, prepare_person, run_stage
+from tasks.runner import StageOutcome, prepare_person, record_crash, run_stage
 from tasks.stages import get_stage, stage_names, stages_between
 from tasks.status import runs_status, summarize
 from tasks.workspace import BLOCKED, DONE, FAILED, Workspace
@@ -59,24 +59,27 @@ def _submit_chain(ws: Workspace, stages: list[str], config: dict, force: set[str
     for name in stages:
         fut = stage_task.submit(name, str(ws.root), config, force=name in force, person=ws.person,
                                 wait_for=[allow_failure(prev)] if prev is not None else None)
-        futures.append((fut, name, ws.person))
+        futures.append((fut, name, str(ws.root)))
         prev = fut
     return futures
 
 
 def _collect(futures: list[tuple[PrefectFuture, str, str]]) -> dict:
     """Wait for every task, tell the progress hooks, count executed stages."""
-    by_future = {f: (stage, person) for f, stage, person in futures}
+    by_future = {f: (stage, person_dir) for f, stage, person_dir in futures}
     executed = 0
     for fut in as_completed(list(by_future)):
-        stage, person = by_future[fut]
+        stage, person_dir = by_future[fut]
         outcome = fut.result(raise_on_failure=False)
         if isinstance(outcome, StageOutcome):
             status = outcome.status
             executed += int(outcome.executed)
-        else:  # the task raised: the failure was recorded by run_stage
+        else:  # the task raised: normally recorded by run_stage, but a dead worker or import error is not
             status = FAILED
             executed += 1
+            record_crash(Path(person_dir), stage, outcome if isinstance(outcome, BaseException)
+                         else RuntimeError(f"task ended in state {fut.state.name}"))
+        person = Path(person_dir).name
         for hook in PROGRESS_HOOKS:
             hook(stage, person, status)
     return {"executed": executed}

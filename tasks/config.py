@@ -49,6 +49,8 @@ class SegmentConfig:
     """A mask covering less than this fraction of the image means no person was found."""
     second_person_fraction: float = 0.25
     """A second connected region at least this fraction of the largest one counts as another person."""
+    device: str = "cpu"
+    """Where the `rembg` ONNX model runs ('cpu' or 'cuda'); mediapipe always runs on the CPU."""
 
 
 @dataclass
@@ -63,6 +65,12 @@ class KeypointsConfig:
     """Local RTMPose-style ONNX model for the `onnx` backend (COCO-17 or COCO-WholeBody-133 outputs)."""
     crop_margin: float = 0.15
     """The pose model sees the main person's mask box enlarged by this fraction of its size."""
+    min_keypoint_confidence: float = 0.05
+    """Joints below this confidence are written as missing (0, 0, 0), as OpenPose does."""
+    torso_confidence: float = 0.3
+    """A torso is found when two of the shoulders and hips (one a shoulder) are above this confidence."""
+    device: str = "cpu"
+    """Where the `onnx` backend runs ('cpu' or 'cuda'); mediapipe always runs on the CPU."""
 
 
 @dataclass

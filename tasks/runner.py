@@ -187,6 +187,18 @@ def run_stage(
     return StageOutcome(ws.person, stage.name, DONE, True, seconds, warnings=list(result.warnings))
 
 
+def record_crash(person_dir: Path, stage: str, exc: BaseException) -> None:
+    """Record a failure that happened outside `run_stage` (a worker process that died, a stage that could not be
+    imported), unless `run_stage` already recorded this attempt's failure."""
+    ws = Workspace(Path(person_dir))
+    rec = ws.read_manifest()["stages"].get(stage, {})
+    if rec.get("status") == FAILED and rec.get("error", {}).get("message") == str(exc):
+        return
+    error = {"type": type(exc).__name__, "message": str(exc)}
+    _record(ws, stage, {"status": FAILED, "cache_key": None, "outputs": {}, "seconds": 0.0, "error": error,
+                        "warnings": [], "finished": now_iso(), "_executed": True})
+
+
 def _fail(ws: Workspace, stage: Stage, exc: BaseException, key: str | None, t0: float) -> StageOutcome:
     seconds = round(time.perf_counter() - t0, 3)
     error = {"type": type(exc).__name__, "message": str(exc),
