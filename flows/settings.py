@@ -27,6 +27,9 @@ def configure_prefect(verbose: bool = False) -> None:
     env.setdefault("PREFECT_TASKS_REFRESH_CACHE", "false")
     if not verbose:
         env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # mediapipe / TFLite C++ logging (absl, glog): keep the terminal for our progress bars and errors
+        env.setdefault("GLOG_minloglevel", "2")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 

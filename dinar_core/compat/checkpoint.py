@@ -1,0 +1,433 @@
+"""Load DINAR's Lightning checkpoint (``ddpm-epoch=24.ckpt``) into :class:`~dinar_core.nets.dinar.DinarModel`,
+and write a model back in DINAR's key layout.
+
+Every key of the checkpoint is accounted for: loaded into the model, or recorded as known-unused with the
+reason. Anything else (a key that cannot be placed, a model key the checkpoint lacks, a shape that differs)
+raises :class:`~dinar_core.errors.CheckpointMismatchError` listing all of them; DINAR itself loads with
+``strict=False`` and would silently keep random weights.
+
+Key map (DINAR -> ours):
+
+* ``model_ema.<UNet param name without dots>`` -> ``unet.<param name>``: the EMA weights, which DINAR's test
+  step uses (``ema_scope``);
+* ``model.*`` (the non-EMA training weights) -> ``unet_train.*`` when the model keeps one, else known-unused;
+* ``model_ema.decay`` / ``model_ema.num_updates`` -> ``ema_decay`` / ``ema_num_updates``;
+* ``first_stage.{encoder,generator,renderer}.*`` -> ``{encoder,generator,renderer}.*``;
+* ``first_stage.compress_branch.*`` and the legacy ``first_stage.vq_branch.*`` -> ``compress_branch.*``;
+* ``first_stage.discriminator.*`` -> ``discriminator.*`` (finetuning) when the model has one, else known-unused;
+* ``first_stage.rasterizer.faces`` / ``.vertice_values`` / ``first_stage.normal_rasterizer.faces`` ->
+  ``uv_faces`` / ``uv_values`` / ``normal_faces`` (loaded, or compared with the configured UV assets);
+* the 13 schedule buffers (``betas`` ... ``logvar``) -> ``schedule.*`` (loaded, as DINAR's checkpoint overrides
+  the computed schedule, or checked against the computed values).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from dinar_core.diffusion.schedule import BUFFER_NAMES
+from dinar_core.errors import (
+    CheckpointMismatchError,
+    MissingModelError,
+    NotACheckpointError,
+    NotDinarCheckpointError,
+    TruncatedCheckpointError,
+    UnsupportedCheckpointObjectError,
+)
+
+# DINAR prefix -> our prefix, for the sub-networks that are always present.
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("first_stage.encoder.", "encoder."),
+    ("first_stage.generator.", "generator."),
+    ("first_stage.compress_branch.", "compress_branch."),
+    ("first_stage.vq_branch.", "compress_branch."),  # name used by older DINAR checkpoints
+    ("first_stage.renderer.", "renderer."),
+)
+_SINGLE: dict[str, str] = {
+    "first_stage.rasterizer.faces": "uv_faces",
+    "first_stage.rasterizer.vertice_values": "uv_values",
+    "first_stage.normal_rasterizer.faces": "normal_faces",
+    "model_ema.decay": "ema_decay",
+    "model_ema.num_updates": "ema_num_updates",
+    **{name: f"schedule.{name}" for name in BUFFER_NAMES},
+}
+_UV_KEYS = ("uv_faces", "uv_values", "normal_faces")
+_DINAR_MARKERS = ("model_ema.", "first_stage.", "model.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading the file
+
+
+class _AttributeDictStandIn:
+    """Builds a plain dict where the pickle names Lightning's ``AttributeDict`` (a dict subclass used for
+    ``hyper_parameters``); weights-only unpickling can then fill it like any dict."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+        return {}
+
+
+# Objects Lightning checkpoints hold that the weights-only unpickler refuses by default. All are plain data.
+_SAFE_GLOBALS: list[Any] = [
+    (_AttributeDictStandIn, "pytorch_lightning.utilities.parsing.AttributeDict"),
+    (_AttributeDictStandIn, "lightning_fabric.utilities.data.AttributeDict"),
+    (_AttributeDictStandIn, "lightning.fabric.utilities.data.AttributeDict"),
+    (np.core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # numpy scalars in callback states
+    (np.dtype, "numpy.dtype"),
+    *[(getattr(np.dtypes, n), f"numpy.dtypes.{n}") for n in ("Float64DType", "Float32DType", "Int64DType", "Int32DType")
+      if hasattr(np, "dtypes") and hasattr(np.dtypes, n)],
+]
+
+
+@dataclass(frozen=True)
+class LightningCheckpoint:
+    """A checkpoint file's content.
+
+    Attributes:
+        state_dict: DINAR key -> tensor.
+        epoch, global_step, lightning_version: Lightning's bookkeeping when present (None otherwise).
+        extra_keys: the other top-level keys (optimizer_states, callbacks, ...), unused for inference.
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    epoch: int | None = None
+    global_step: int | None = None
+    lightning_version: str | None = None
+    extra_keys: tuple[str, ...] = ()
+
+
+def _raise_unreadable(path: Path, err: Exception) -> None:
+    with path.open("rb") as f:
+        head = f.read(64)
+    msg = str(err).split("\n")[0][:200]
+    looks_torch = head.startswith(b"PK") or head[:1] == b"\x80"
+    if looks_torch and isinstance(err, pickle.UnpicklingError) and ("Unsupported global" in str(err) or "WeightsUnpickler" in str(err)):
+        m = re.search(r"GLOBAL ([\w.]+)", str(err)) or re.search(r"got <class '([\w.]+)'>", str(err))
+        what = m.group(1) if m else "an unsupported object"
+        raise UnsupportedCheckpointObjectError(
+            f"{path}: safe loading (weights_only) refuses {what} inside the checkpoint",
+            fix="if you trust the file, re-save only its weights once: "
+            "`torch.save({'state_dict': torch.load(p, weights_only=False)['state_dict']}, 'weights.ckpt')`",
+        ) from err
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK"):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+            if not any(n.endswith("data.pkl") for n in names):
+                raise NotACheckpointError(
+                    f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside)",
+                    fix="point the config at DINAR's ddpm-epoch=24.ckpt (unzip the download first if it is an archive)",
+                ) from err
+        raise TruncatedCheckpointError(
+            f"{path} ({path.stat().st_size} bytes) is a truncated or corrupted PyTorch checkpoint ({msg})",
+            fix="download ddpm-epoch=24.ckpt again (the full file is about 2.5 GB) and check its size",
+        ) from err
+    if head[:1] == b"\x80" and isinstance(err, (EOFError, RuntimeError, pickle.UnpicklingError)):
+        raise TruncatedCheckpointError(
+            f"{path} looks like a legacy PyTorch checkpoint but cannot be read to the end ({msg})",
+            fix="download the checkpoint again; the file is truncated or corrupted",
+        ) from err
+    kind = "empty" if not head else ("an HTML page" if head.lstrip()[:1] == b"<" else
+                                    "a NumPy file" if head.startswith(b"\x93NUMPY") else "not a PyTorch checkpoint")
+    raise NotACheckpointError(
+        f"{path} is {kind}" + (" (a download page saved instead of the file?)" if kind == "an HTML page" else ""),
+        fix="point the config at DINAR's ddpm-epoch=24.ckpt (a PyTorch Lightning checkpoint)",
+    ) from err
+
+
+def read_checkpoint(path: str | Path) -> LightningCheckpoint:
+    """Read a DINAR checkpoint with ``torch.load(weights_only=True)`` (never executes code from the file).
+
+    Accepts a Lightning checkpoint (``{'state_dict': ..., 'epoch': ...}``) or a bare state_dict. Raises
+    MissingModelError, NotACheckpointError, TruncatedCheckpointError, UnsupportedCheckpointObjectError or
+    NotDinarCheckpointError, each naming the file and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingModelError(f"checkpoint {path} not found", fix="download DINAR's ddpm-epoch=24.ckpt and set its path")
+    try:
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
+        _raise_unreadable(path, err)
+        raise  # unreachable: _raise_unreadable always raises
+    if not isinstance(obj, Mapping):
+        raise NotDinarCheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict",
+                                      fix="point the config at DINAR's ddpm-epoch=24.ckpt")
+    sd = obj.get("state_dict", obj)
+    if not isinstance(sd, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise NotDinarCheckpointError(f"{path}: 'state_dict' is not a mapping of names to tensors",
+                                      fix="point the config at DINAR's ddpm-epoch=24.ckpt")
+    if not any(k.startswith(_DINAR_MARKERS) for k in sd):
+        some = ", ".join(list(sd)[:5])
+        raise NotDinarCheckpointError(
+            f"{path} is a PyTorch checkpoint but not DINAR's: no 'model.', 'model_ema.' or 'first_stage.' keys (has {some} ...)",
+            fix="point the config at DINAR's ddpm-epoch=24.ckpt (the LatentDiffusion checkpoint from DINAR's README)",
+        )
+    meta = obj if "state_dict" in obj else {}
+    epoch, step, version = meta.get("epoch"), meta.get("global_step"), meta.get("pytorch-lightning_version")
+    return LightningCheckpoint(
+        state_dict=dict(sd),
+        epoch=int(epoch) if isinstance(epoch, int) else None,
+        global_step=int(step) if isinstance(step, int) else None,
+        lightning_version=str(version) if version is not None else None,
+        extra_keys=tuple(k for k in meta if k != "state_dict"),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The key map
+
+
+def ema_name_map(unet: nn.Module) -> dict[str, str]:
+    """LitEma buffer name (parameter name without dots) -> parameter name, for every UNet parameter."""
+    out: dict[str, str] = {}
+    for name, _ in unet.named_parameters():
+        flat = name.replace(".", "")
+        if flat in out:  # cannot happen for DINAR's UNet; guards a future layout
+            raise ValueError(f"EMA names collide: {out[flat]!r} and {name!r} both flatten to {flat!r}")
+        out[flat] = name
+    return out
+
+
+@dataclass(frozen=True)
+class KeyPlan:
+    """Where each DINAR key goes.
+
+    Attributes:
+        targets: DINAR key -> our state_dict key.
+        unused: DINAR key -> why it is deliberately not loaded.
+        unplaced: DINAR keys with no place in the model.
+        duplicates: our keys that two DINAR keys map to (e.g. both ``vq_branch`` and ``compress_branch``).
+    """
+
+    targets: dict[str, str]
+    unused: dict[str, str]
+    unplaced: list[str]
+    duplicates: list[str]
+
+
+def plan_dinar_keys(keys: list[str], model: nn.Module) -> KeyPlan:
+    """Map DINAR's state_dict keys onto `model` (a DinarModel). See the module docstring for the rules."""
+    ema = ema_name_map(model.unet)
+    has_train = getattr(model, "unet_train", None) is not None
+    has_disc = getattr(model, "discriminator", None) is not None
+    targets: dict[str, str] = {}
+    unused: dict[str, str] = {}
+    unplaced: list[str] = []
+    for k in keys:
+        if k in _SINGLE:
+            targets[k] = _SINGLE[k]
+        elif k.startswith("model_ema."):
+            flat = k[len("model_ema."):]
+            if flat in ema:
+                targets[k] = "unet." + ema[flat]
+            else:
+                unplaced.append(k)
+        elif k.startswith("model."):
+            if has_train:
+                targets[k] = "unet_train." + k[len("model."):]
+            else:
+                unused[k] = "non-EMA UNet weights; inference uses the EMA weights (model_ema.*), as DINAR's test step"
+        elif k.startswith("first_stage.discriminator."):
+            if has_disc:
+                targets[k] = "discriminator." + k[len("first_stage.discriminator."):]
+            else:
+                unused[k] = "finetuning discriminator; the model was built without one"
+        else:
+            for src, dst in _PREFIXES:
+                if k.startswith(src):
+                    targets[k] = dst + k[len(src):]
+                    break
+            else:
+                unplaced.append(k)
+    seen: dict[str, str] = {}
+    duplicates = []
+    for k, ours in targets.items():
+        if ours in seen:
+            duplicates.append(f"{ours} (from {seen[ours]} and {k})")
+        seen[ours] = k
+    return KeyPlan(targets=targets, unused=unused, unplaced=unplaced, duplicates=duplicates)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class CheckpointLoadReport:
+    """What :func:`load_dinar_checkpoint` did.
+
+    Attributes:
+        path: the checkpoint file.
+        num_loaded: tensors copied into the model.
+        unused: DINAR key -> reason it was deliberately not loaded.
+        legacy_keys: number of ``vq_branch`` keys read as ``compress_branch``.
+        schedule_max_abs_diff: largest difference between the checkpoint's schedule and the computed one.
+        uv_layout: "loaded" (from the checkpoint) or "checked" (equal to the configured UV assets).
+        epoch, global_step, lightning_version: Lightning's bookkeeping, if stored.
+    """
+
+    path: str
+    num_loaded: int
+    unused: dict[str, str] = field(default_factory=dict)
+    legacy_keys: int = 0
+    schedule_max_abs_diff: float = 0.0
+    uv_layout: Literal["loaded", "checked"] = "loaded"
+    epoch: int | None = None
+    global_step: int | None = None
+    lightning_version: str | None = None
+
+
+def _fmt(items: list[str], limit: int = 25) -> str:
+    return ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def load_dinar_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    uv_layout: Literal["auto", "load", "check"] = "auto",
+    schedule: Literal["load", "check"] = "load",
+    schedule_atol: float = 1e-6,
+) -> CheckpointLoadReport:
+    """Load DINAR's checkpoint into `model` (a DinarModel), strictly.
+
+    uv_layout: "load" copies the rasterizer faces/UVs from the checkpoint; "check" requires them to equal the
+        model's (configured UV assets); "auto" checks when the model was built with UV assets, else loads.
+    schedule: "load" takes the checkpoint's schedule buffers (DINAR's behaviour); "check" keeps the computed
+        ones and fails if the checkpoint differs by more than `schedule_atol`.
+    """
+    ckpt = read_checkpoint(path)
+    return load_dinar_state_dict_into(model, ckpt.state_dict, source=str(path), uv_layout=uv_layout,
+                                      schedule=schedule, schedule_atol=schedule_atol, ckpt=ckpt)
+
+
+def load_dinar_state_dict_into(
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    source: str = "state dict",
+    uv_layout: Literal["auto", "load", "check"] = "auto",
+    schedule: Literal["load", "check"] = "load",
+    schedule_atol: float = 1e-6,
+    ckpt: LightningCheckpoint | None = None,
+) -> CheckpointLoadReport:
+    """Like :func:`load_dinar_checkpoint` for an in-memory DINAR state_dict (full LatentDiffusion key layout)."""
+    plan = plan_dinar_keys(list(state_dict), model)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(plan.targets.values()))
+    unknown_targets = sorted(f"{k} -> {v}" for k, v in plan.targets.items() if v not in own)
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[v].shape)}"
+        for k, v in plan.targets.items()
+        if v in own and tuple(state_dict[k].shape) != tuple(own[v].shape)
+    )
+    problems = []
+    for title, items in (("keys with no place in the model", plan.unplaced + unknown_targets),
+                         ("model keys missing from the checkpoint", missing),
+                         ("shape mismatches", shapes), ("keys given twice", plan.duplicates)):
+        if items:
+            problems.append(f"{len(items)} {title}: {_fmt(items)}")
+    if problems:
+        raise CheckpointMismatchError(
+            f"{source} does not match the configured DINAR model: " + "; ".join(problems),
+            fix="use DINAR's ddpm-epoch=24.ckpt with the official sizes (configs/neural.yaml), or a checkpoint "
+            "written by this project for the same config",
+        )
+
+    ours = {v: state_dict[k] for k, v in plan.targets.items()}
+    # UV layout: load it, or check it against the configured assets.
+    mode = uv_layout
+    if mode == "auto":
+        mode = "check" if getattr(model, "uv_from_assets", False) else "load"
+    if mode == "check":
+        differ = [k for k in _UV_KEYS if not torch.equal(ours[k].to(own[k].dtype).cpu(), own[k].cpu())]
+        if differ:
+            raise CheckpointMismatchError(
+                f"{source}: UV layout {differ} differs from the configured UV assets",
+                fix="point the UV asset paths at DINAR's smplx_data (uv.npy, uv_faces.npy) or load with uv_layout='load'",
+            )
+    # Schedule: compare with the computed values; load or insist on them.
+    expected = model.schedule.expected_buffers()
+    diff = max(float((ours[f"schedule.{n}"].float().cpu() - expected[n]).abs().max()) for n in BUFFER_NAMES)
+    if schedule == "check" and diff > schedule_atol:
+        raise CheckpointMismatchError(
+            f"{source}: diffusion schedule differs from the configured one by {diff:.3g}",
+            fix="set the schedule config (num_timesteps, linear_start, linear_end) to the checkpoint's, or load with schedule='load'",
+        )
+    if schedule == "check":
+        for n in BUFFER_NAMES:
+            ours[f"schedule.{n}"] = own[f"schedule.{n}"]
+    model.load_state_dict(ours, strict=True)
+    legacy = sum(1 for k in plan.targets if k.startswith("first_stage.vq_branch."))
+    return CheckpointLoadReport(
+        path=source, num_loaded=len(ours), unused=dict(plan.unused), legacy_keys=legacy,
+        schedule_max_abs_diff=diff, uv_layout="checked" if mode == "check" else "loaded",
+        epoch=ckpt.epoch if ckpt else None, global_step=ckpt.global_step if ckpt else None,
+        lightning_version=ckpt.lightning_version if ckpt else None,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def to_dinar_state_dict(model: nn.Module, *, include_discriminator: bool = True) -> "OrderedDict[str, torch.Tensor]":
+    """`model`'s weights in DINAR's LatentDiffusion key layout and order (the inverse of the loader).
+
+    ``model.*`` holds the non-EMA UNet when the model keeps one, else the EMA weights again (so DINAR, which
+    loads both, runs the same network either way).
+    """
+    sd = model.state_dict(keep_vars=False)
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for n in BUFFER_NAMES:
+        out[n] = sd[f"schedule.{n}"]
+    train_prefix = "unet_train." if getattr(model, "unet_train", None) is not None else "unet."
+    for k, v in sd.items():
+        if k.startswith(train_prefix):
+            out["model." + k[len(train_prefix):]] = v
+
+    def add(prefix_ours: str, prefix_dinar: str) -> None:
+        for k, v in sd.items():
+            if k.startswith(prefix_ours):
+                out[prefix_dinar + k[len(prefix_ours):]] = v
+
+    add("encoder.", "first_stage.encoder.")
+    add("generator.", "first_stage.generator.")
+    add("compress_branch.", "first_stage.compress_branch.")
+    out["first_stage.rasterizer.faces"] = sd["uv_faces"]
+    out["first_stage.rasterizer.vertice_values"] = sd["uv_values"]
+    add("renderer.", "first_stage.renderer.")
+    out["first_stage.normal_rasterizer.faces"] = sd["normal_faces"]
+    if include_discriminator and getattr(model, "discriminator", None) is not None:
+        add("discriminator.", "first_stage.discriminator.")
+    out["model_ema.decay"] = sd["ema_decay"]
+    out["model_ema.num_updates"] = sd["ema_num_updates"]
+    for name, p in model.unet.named_parameters():
+        out["model_ema." + name.replace(".", "")] = sd["unet." + name]
+    return out
+
+
+def lightning_checkpoint(state_dict: Mapping[str, torch.Tensor], *, epoch: int = 0, global_step: int = 0,
+                         version: str = "1.6.5") -> dict[str, Any]:
+    """Wrap a DINAR state_dict as PyTorch Lightning saves it (for writing checkpoints DINAR's code can read)."""
+    return {
+        "epoch": epoch,
+        "global_step": global_step,
+        "pytorch-lightning_version": version,
+        "state_dict": OrderedDict(state_dict),
+        "callbacks": {},
+        "optimizer_states": [],
+        "lr_schedulers": [],
+    }
