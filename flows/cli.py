@@ -20,7 +20,7 @@ from flows.settings import configure_prefect, has_real_server
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Photos of people -> rigged, animatable avatars (DINAR), as a Prefect pipeline.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out_console = Console()
 
 _STATUS_STYLE = {"done": "green", "failed": "bold red", "blocked": "yellow", "pending": "dim", "skipped": "dim"}
