@@ -103,6 +103,10 @@ def run(
     until: Optional[str] = typer.Option(None, help="Last stage to run (default: all)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the defaults."),
     set_: list[str] = typer.Option([], "--set", help="Override one value: section.key=value (repeatable)."),
+    body: Optional[str] = typer.Option(None, help="Body model: auto (SMPL-X if its files are configured, else "
+                                       "Anny), smplx or anny."),
+    smplx_models: Optional[Path] = typer.Option(None, "--smplx-models", help="Folder with SMPLX_*.pkl/.npz "
+                                                "(or set DINAR_SMPLX_MODELS)."),
     workers: int = typer.Option(1, help="Persons processed in parallel (Dask worker processes)."),
     dask_address: Optional[str] = typer.Option(None, help="An existing Dask scheduler, e.g. tcp://host:8786."),
     force: bool = typer.Option(False, help="Run every stage even when its cached result is fresh."),
@@ -112,6 +116,8 @@ def run(
     if not photos.exists():
         console.print(f"[red]{photos} does not exist[/red]: give a photo or a folder of photos")
         raise typer.Exit(2)
+    set_ = list(set_) + ([f"body.model={body}"] if body else []) + (
+        [f"body.smplx_models={smplx_models.resolve()}"] if smplx_models else [])
     cfg = _load_config(config, set_)
     configure_prefect(verbose)
     from tasks.discover import discover_persons

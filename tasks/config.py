@@ -74,12 +74,29 @@ class KeypointsConfig:
 
 
 @dataclass
+class BodyConfig:
+    """Which parametric body the fit and the avatar use."""
+
+    model: Literal["auto", "smplx", "anny"] = "auto"
+    """`auto`: SMPL-X when its model files are configured (smplx_models or $DINAR_SMPLX_MODELS), else Anny (open,
+    shipped in its wheel). DINAR's neural avatar needs SMPL-X."""
+    smplx_models: Optional[str] = None
+    """Folder with the licensed SMPLX_NEUTRAL/MALE/FEMALE .pkl or .npz files (from https://smpl-x.is.tue.mpg.de)."""
+    gender: Literal["neutral", "male", "female"] = "neutral"
+    uv_assets: Optional[str] = None
+    """DINAR's `smplx_data/` folder (uv.npy, uv_faces.npy, v_inds.npy): the SMPL-X UV layout."""
+    anny_cache: Optional[str] = None
+    """Where Anny keeps its built model data (default: $ANNY_CACHE_DIR or the dinar state folder)."""
+
+
+@dataclass
 class PipelineConfig:
     """Everything a run needs, section by section. A stage's cache key hashes only its own sections."""
 
     ingest: IngestConfig = field(default_factory=IngestConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
+    body: BodyConfig = field(default_factory=BodyConfig)
 
 
 class ConfigError(ValueError):
