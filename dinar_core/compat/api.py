@@ -3,7 +3,6 @@ load a state_dict for it strictly."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Mapping
 
 import torch
@@ -11,23 +10,15 @@ from torch import nn
 
 from dinar_core.compat.registry import BUILDERS, load_strict
 
-# Modules whose import registers builders (first stage: encoder, generator, renderer...; second stage: VQ, UNet).
-_BUILDER_MODULES = ("dinar_core.compat.first_stage", "dinar_core.compat.second_stage")
-
-
-def _register_all() -> None:
-    for name in _BUILDER_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # a missing dependency inside the module is a real error
-                raise
+# Importing these modules registers their builders (first stage: encoder, generator, renderer, discriminator;
+# second stage: VQ, UNet).
+import dinar_core.compat.first_stage  # noqa: E402,F401
+import dinar_core.compat.second_stage  # noqa: E402,F401
 
 
 def build_dinar_module(target: str, params: Mapping | None = None) -> nn.Module:
     """Build the module for DINAR's class path `target` (e.g. "inpainting.openaimodel.UNetModel") from its
     params block. Raises ValueError for an unknown target, listing the known ones."""
-    _register_all()
     if target not in BUILDERS:
         raise ValueError(f"unknown DINAR target {target!r}; known targets: {', '.join(sorted(BUILDERS))}")
     return BUILDERS[target](dict(params or {}))
