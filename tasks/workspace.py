@@ -9,7 +9,6 @@ only after a stage's outputs are in place.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -18,11 +17,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+
+from dinar_core.fileio import TMP_MARK, atomic_target
 
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
-TMP_MARK = ".tmp-"
 
 # Stage statuses, as shown by `dinar status`.
 DONE, FAILED, BLOCKED, SKIPPED, PENDING = "done", "failed", "blocked", "skipped", "pending"
@@ -31,24 +30,8 @@ DONE, FAILED, BLOCKED, SKIPPED, PENDING = "done", "failed", "blocked", "skipped"
 # ----------------------------------------------------------------------------------------------------------------
 # Atomic files and hashes
 # ----------------------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
-
-    The temporary name carries ``.tmp-`` so leftovers of a killed run are recognisable (`clean_temporaries`).
-    The suffix is kept, so libraries that pick a format by extension (cv2.imwrite, imageio) still work.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}{TMP_MARK}{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+atomic_path = atomic_target
+"""Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`."""
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
