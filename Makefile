@@ -23,7 +23,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip check
 	@touch $@
 
-setup: $(VENV)/.installed
+# The Khronos glTF validator (npm, project-local) for the GLB tests; skipped when npm is not installed.
+VALIDATOR := tools/gltf-validator
+$(VALIDATOR)/node_modules/.installed: $(VALIDATOR)/package-lock.json
+	@if command -v npm >/dev/null; then (cd $(VALIDATOR) && npm ci --silent --no-audit --no-fund) && touch $@; \
+	else echo "npm not found: the GLB validator tests will be skipped"; fi
+
+setup: $(VENV)/.installed $(VALIDATOR)/node_modules/.installed
 
 demo: setup
 	$(VENV)/bin/dinar run data/samples --out $(RUNS) --config configs/default.yaml
