@@ -77,3 +77,11 @@ class MaskError(DinarError):
 class WrongModelFileError(MissingModelError):
     """A model file is where the config says, but it is not the expected kind (not a pickle/npz, an SMPL or SMPL-H
     file where SMPL-X is needed, arrays missing or of the wrong shape)."""
+
+
+class MissingCheckpointError(CheckpointError, MissingModelError):
+    """No checkpoint was given, or the given path does not exist (DINAR's ddpm-epoch=24.ckpt is user-supplied)."""
+
+
+class DatasetError(DinarError):
+    """A prepared DINAR dataset folder (rgb/, segm/, smplx/) is missing files or holds none."""

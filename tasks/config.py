@@ -17,6 +17,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from dinar_core.avatar.config import NeuralAvatarConfig
+
 
 @dataclass
 class IngestConfig:
@@ -97,6 +99,8 @@ class PipelineConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
     body: BodyConfig = field(default_factory=BodyConfig)
+    neural: NeuralAvatarConfig = field(default_factory=NeuralAvatarConfig)
+    """DINAR's neural avatar (sizes, DDIM, finetuning); `configs/neural.yaml` spells out the official sizes."""
 
 
 class ConfigError(ValueError):
