@@ -229,6 +229,45 @@ def serve(
 
 
 @app.command()
+def infer(
+    ckpt_path: Optional[Path] = typer.Option(None, "--ckpt_path", "--ckpt-path",
+                                             help="DINAR's ddpm-epoch=24.ckpt (see DINAR's README for the link)."),
+    log_dir: Path = typer.Option(Path("logs"), "--log_dir", "--log-dir", help="Output root, as DINAR's."),
+    data_root: Path = typer.Option(..., "--data_root", "--data-root",
+                                   help="A prepared dataset: rgb/, segm/, smplx/ (a workspace is one)."),
+    finetune_back: bool = typer.Option(False, "--finetune_back", "--finetune-back"),
+    animation: Optional[Path] = typer.Option(None, help="DINAR's animation pickle (default: a turntable)."),
+    steps: Optional[int] = typer.Option(None, help="DDIM steps (DINAR: 200)."),
+    seed: Optional[int] = typer.Option(None),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
+    smplx_models: Optional[Path] = typer.Option(None, "--smplx-models"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML with a `neural:` section "
+                                          "(configs/neural.yaml)."),
+    uv_assets: Optional[Path] = typer.Option(None, "--uv-assets", help="DINAR's smplx_data/ folder."),
+    no_finetune: bool = typer.Option(False, "--no-finetune", help="Skip the per-avatar finetuning."),
+    lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="Local LPIPS-VGG weights."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames"),
+) -> None:
+    """Behave like DINAR's inference.py on a prepared dataset: textures, finetuning, videos in DINAR's layout."""
+    from dinar_core.errors import DinarError
+    from tasks.infer import InferOptions, infer as run_infer
+
+    opts = InferOptions(finetune_back=finetune_back, animation=animation, steps=steps, seed=seed, device=device,
+                        smplx_models=smplx_models, config=config, uv_assets=uv_assets,
+                        finetune=False if no_finetune else None, lpips_weights=lpips_weights,
+                        max_frames=max_frames)
+    try:
+        result = run_infer(ckpt_path, log_dir, data_root, opts)
+    except DinarError as exc:
+        console.print(f"[red]{type(exc).__name__}:[/red] {exc}")
+        raise typer.Exit(1)
+    console.print(f"{len(result.persons)} persons in {sum(result.seconds.values()):.1f} s")
+    console.print(f"results: [bold]{result.run_dir}[/bold]")
+    for video in result.videos:
+        console.print(f"  video: {video}")
+
+
+@app.command()
 def report(runs: Path = typer.Argument(Path("runs"))) -> None:
     """(Re)write RUNS/report.html from the manifests."""
     from tasks.report import write_report

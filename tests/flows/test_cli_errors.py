@@ -22,3 +22,12 @@ def test_bad_config_key_is_named(tmp_path):
 def test_status_of_an_empty_folder(tmp_path):
     res = CliRunner().invoke(app, ["status", str(tmp_path)])
     assert res.exit_code == 1 and "no workspaces" in res.output
+
+
+def test_infer_without_a_checkpoint_says_where_to_get_it(tmp_path):
+    for sub in ("rgb", "segm", "smplx"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    res = CliRunner().invoke(app, ["infer", "--log_dir", str(tmp_path / "logs"), "--data_root",
+                                   str(tmp_path / "data")])
+    assert res.exit_code == 1, res.output
+    assert "Checkpoint" in res.output and "ddpm-epoch=24.ckpt" in res.output
