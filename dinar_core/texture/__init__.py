@@ -1,0 +1,28 @@
+"""Texture space and the `classic` avatar: UV layouts, photo unwrapping with confidence, mirror and front-back
+texel maps, classic inpainting, and textured rendering (front/back/side views, turntable).
+
+Typical use::
+
+    layout = load_smplx_uv_layout(cfg.uv_assets)          # or layout_from_body(anny_body)
+    result = classic_texture([PhotoView(rgb, segm, verts_cam, K)], layout, body.rest_vertices, cfg)
+    frame = render_textured(verts_cam, K, None, layout, result.completed.texture, (512, 512))
+"""
+
+from dinar_core.texture.classic import ClassicTexture, PhotoView, classic_texture
+from dinar_core.texture.config import ClassicAvatarConfig
+from dinar_core.texture.inpaint import (InpaintResult, Provenance, TransferMaps, harmonic_fill, inpaint_texture,
+                                        opencv_fill, pad_outside, transfer_maps)
+from dinar_core.texture.layout import (TexelMap, UVLayout, layout_from_body, load_smplx_uv_layout, texel_map,
+                                       texel_points, vertex_normals)
+from dinar_core.texture.mirror import TexelCorrespondence, build_front_back_map, build_mirror_map
+from dinar_core.texture.render import (TexturedRender, Views, framing_camera, render_textured, rotate_about_vertical,
+                                       turntable, views)
+from dinar_core.texture.unwrap import UnwrapResult, fuse_unwraps, unwrap
+
+__all__ = [
+    "ClassicAvatarConfig", "ClassicTexture", "PhotoView", "classic_texture", "InpaintResult", "Provenance",
+    "TransferMaps", "harmonic_fill", "inpaint_texture", "opencv_fill", "pad_outside", "transfer_maps", "TexelMap",
+    "UVLayout", "layout_from_body", "load_smplx_uv_layout", "texel_map", "texel_points", "vertex_normals",
+    "TexelCorrespondence", "build_front_back_map", "build_mirror_map", "TexturedRender", "Views", "framing_camera",
+    "render_textured", "rotate_about_vertical", "turntable", "views", "UnwrapResult", "fuse_unwraps", "unwrap",
+]
