@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ["pipeline", "rasterizer", "nets_first_stage", "nets_second_stage", "export", "neural_avatar", "texture"]
+BENCHMARKS = ["pipeline", "rasterizer", "nets_first_stage", "nets_second_stage", "export", "neural_avatar", "texture", "fitting"]
 
 
 def machine() -> dict:

@@ -58,3 +58,31 @@ def draw_overlay(rgb: np.ndarray, mask: np.ndarray | None, keypoints: Keypoints2
         if row[2] > min_confidence:
             cv2.circle(out, pt(row), max(1, thick // 2), FACE_COLOUR, -1, cv2.LINE_AA)
     return out
+
+
+MESH_COLOUR = (120, 255, 120)
+
+
+def draw_fit_overlay(rgb: np.ndarray, points2d: np.ndarray, faces: np.ndarray, keypoints: Keypoints2D | None,
+                     detected: Keypoints2D | None = None, every: int = 3, alpha: float = 0.35) -> np.ndarray:
+    """The fitted mesh's edges and its projected joints over the photo.
+
+    rgb: (H, W, 3) uint8; points2d: (V, 2) projected vertices in pixels; faces: (F, 3); keypoints: the fitted
+    body's projected keypoints (drawn as the skeleton); detected: the detector's keypoints, drawn as small crosses
+    so the reprojection error is visible. Every `every`-th face's edges are drawn, blended with weight `alpha`.
+    Returns (H, W, 3) uint8.
+    """
+    if points2d.ndim != 2 or points2d.shape[1] != 2:
+        raise ValueError(f"points2d must be (V, 2), got {points2d.shape}")
+    layer = rgb.copy()
+    tris = np.round(points2d[faces[::max(1, every)]]).astype(np.int32)  # (F', 3, 2)
+    cv2.polylines(layer, list(tris), True, MESH_COLOUR, 1, cv2.LINE_AA)
+    out = cv2.addWeighted(layer, alpha, rgb, 1.0 - alpha, 0.0)
+    out = draw_overlay(out, None, keypoints)
+    if detected is not None:
+        size = max(3, round(max(rgb.shape[:2]) / 150))
+        for row in detected.body:
+            if row[2] > 0.1:
+                x, y = int(round(float(row[0]))), int(round(float(row[1])))
+                cv2.drawMarker(out, (x, y), (255, 0, 255), cv2.MARKER_TILTED_CROSS, size, 1, cv2.LINE_AA)
+    return out

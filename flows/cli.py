@@ -267,6 +267,128 @@ def infer(
         console.print(f"  video: {video}")
 
 
+def _workspace_config(person: Path, config: Optional[Path], overrides: list[str]):
+    """The person's resolved ``config.yaml`` (what its run used), then a YAML file, then ``--set`` overrides."""
+    import yaml
+
+    from tasks.config import ConfigError, PipelineConfig, from_dict, override, parse_dotlist
+
+    try:
+        path = person / "config.yaml"
+        cfg = from_dict(yaml.safe_load(path.read_text()) or {}) if path.is_file() else PipelineConfig()
+        if config is not None:
+            cfg = override(cfg, yaml.safe_load(Path(config).read_text()) or {})
+        if overrides:
+            cfg = override(cfg, parse_dotlist(overrides))
+        return cfg
+    except (ConfigError, OSError) as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2)
+
+
+def _person(person: Path):
+    from tasks.workspace import Workspace
+
+    if not (person / "avatar" / "avatar.json").is_file():
+        console.print(f"[red]{person} has no avatar yet[/red] (avatar/avatar.json): run "
+                      f"`dinar run ... --until avatar` first")
+        raise typer.Exit(2)
+    return Workspace(person)
+
+
+@app.command()
+def animate(
+    person: Path = typer.Argument(..., help="One person's workspace, RUNS/<person>."),
+    motion: str = typer.Option("turntable", help="turntable | walk | wave | rest, or a DINAR .pkl / AMASS .npz."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Video file (default RUNS/<person>/renders/"
+                                       "<motion>.mp4)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the person's config."),
+    set_: list[str] = typer.Option([], "--set", help="Override one value, e.g. render.fps=30 (repeatable)."),
+) -> None:
+    """Render the person's avatar animated with MOTION to an MP4."""
+    from tasks.render import BUILTIN_MOTIONS, render_avatar
+
+    ws = _person(person)
+    cfg = _workspace_config(person, config, set_)
+    name = motion if motion in BUILTIN_MOTIONS else Path(motion).stem
+    out = out or ws.renders_dir / f"{name}.mp4"
+    try:
+        result = render_avatar(ws, cfg, motion=motion, out=out, with_views=False)
+    except Exception as exc:  # a user-facing error: name it, no traceback
+        console.print(f"[red]{type(exc).__name__}:[/red] {exc}")
+        raise typer.Exit(1)
+    out_console.print(f"{result.video} ({result.num_frames} frames, {result.image_size[1]}x{result.image_size[0]}, "
+                      f"{result.fps:g} fps, {result.seconds:.1f} s)")
+
+
+@app.command("export")
+def export_cmd(
+    person: Path = typer.Argument(..., help="One person's workspace, RUNS/<person>."),
+    glb: bool = typer.Option(True, "--glb/--no-glb", help="Write a skinned, textured GLB."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="GLB file (default RUNS/<person>/avatar/"
+                                       "avatar.glb)."),
+    motion: Optional[str] = typer.Option(None, help="Animation to include (default render.motion)."),
+    no_animation: bool = typer.Option(False, "--no-animation", help="Only the rest-pose mesh and its skeleton."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the person's config."),
+    set_: list[str] = typer.Option([], "--set", help="Override one value (repeatable)."),
+) -> None:
+    """Export the person's avatar (GLB: mesh, texture, skeleton, skinning weights, optional animation)."""
+    from tasks.export import export_avatar
+
+    if not glb:
+        console.print("nothing to export: --glb is the only format")
+        raise typer.Exit(2)
+    ws = _person(person)
+    cfg = _workspace_config(person, config, set_)
+    try:
+        result = export_avatar(ws, cfg, out=out, motion=motion, animate=False if no_animation else None)
+    except Exception as exc:
+        console.print(f"[red]{type(exc).__name__}:[/red] {exc}")
+        raise typer.Exit(1)
+    i = result.info
+    for w in result.warnings:
+        console.print(f"[yellow]{w}[/yellow]")
+    val = "" if result.validation is None else (f", validator: {result.validation['errors']} errors, "
+                                                 f"{result.validation['warnings']} warnings")
+    out_console.print(f"{result.path} ({i.num_vertices} vertices, {i.num_joints} joints, {i.num_animations} "
+                      f"animation(s){val})")
+
+
+@app.command("fit-check")
+def fit_check(
+    runs: Path = typer.Argument(Path("runs"), help="Runs folder (or one person's workspace)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML with a fit_check section."),
+    set_: list[str] = typer.Option([], "--set", help="e.g. fit_check.min_mask_iou=0.7 (repeatable)."),
+) -> None:
+    """List the persons whose fit (fit/metrics.json) breaks the fit_check thresholds, with their overlay."""
+    from tasks.config import load_config, ConfigError
+    from tasks.discover import find_workspaces
+
+    try:
+        check = load_config(config, set_).fit_check
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2)
+    poor = 0
+    for ws in find_workspaces(runs):
+        path = ws.fit_dir / "metrics.json"
+        if not path.is_file():
+            continue
+        try:
+            frames = json.loads(path.read_text()).get("frames", {})
+        except (json.JSONDecodeError, OSError) as exc:
+            out_console.print(f"{ws.person}\t{path}: unreadable ({exc})")
+            continue
+        for frame, m in frames.items():
+            err, iou = float(m.get("reprojection_error_rel", 0.0)), float(m.get("mask_iou", 1.0))
+            if err > check.max_reprojection_error_rel or iou < check.min_mask_iou:
+                poor += 1
+                out_console.print(f"{ws.person}\t{frame}\treprojection {err:.1%}\tmask IoU {iou:.2f}\t"
+                                  f"{ws.fit_dir / f'{frame}_overlay.png'}", soft_wrap=True)
+    console.print(f"{poor} poor fit(s) (reprojection error > {check.max_reprojection_error_rel:.0%} of the body "
+                  f"height or mask IoU < {check.min_mask_iou:.2f})")
+
+
 @app.command()
 def report(runs: Path = typer.Argument(Path("runs"))) -> None:
     """(Re)write RUNS/report.html from the manifests."""

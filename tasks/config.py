@@ -18,6 +18,8 @@ from typing import Any, Literal, Optional
 import yaml
 
 from dinar_core.avatar.config import NeuralAvatarConfig
+from dinar_core.fitting.fitter import FitConfig
+from dinar_core.texture.config import ClassicAvatarConfig
 
 
 @dataclass
@@ -89,6 +91,64 @@ class BodyConfig:
     """DINAR's `smplx_data/` folder (uv.npy, uv_faces.npy, v_inds.npy): the SMPL-X UV layout."""
     anny_cache: Optional[str] = None
     """Where Anny keeps its built model data (default: $ANNY_CACHE_DIR or the dinar state folder)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the body model and the fit run (`auto`: CUDA when available)."""
+
+
+@dataclass
+class FitCheckConfig:
+    """What `dinar fit-check` (and a warning in the manifest) calls a poor fit."""
+
+    max_reprojection_error_rel: float = 0.03
+    """Mean BODY_25 reprojection error as a fraction of the body's height in the image."""
+    min_mask_iou: float = 0.8
+
+
+@dataclass
+class AvatarConfig:
+    """Stage `avatar`: the textured avatar from the photo(s) and the fit."""
+
+    mode: Literal["classic", "neural"] = "classic"
+    """`classic`: the photo unwrapped into the body's UV texture, completed by symmetry, front/back transfer and a
+    fill (no network, any body). `neural`: DINAR's neural texture + diffusion inpainting (SMPL-X body and DINAR's
+    checkpoint needed; run by `dinar infer` for now)."""
+    classic: ClassicAvatarConfig = field(default_factory=ClassicAvatarConfig)
+    """Texture size (``classic.texture_size``, default 256 as DINAR) and the unwrap / inpainting weights. The SMPL-X
+    UV layout is read from ``body.uv_assets`` (or ``classic.uv_assets`` when that is unset)."""
+    checkpoint: Optional[str] = None
+    """`neural` mode: DINAR's ``ddpm-epoch=24.ckpt`` (link in DINAR's README, github SamsungLabs/DINAR)."""
+
+
+@dataclass
+class RenderConfig:
+    """Stage `render`: the avatar animated and rendered to ``renders/video.mp4`` plus front/back/side views."""
+
+    image_size: list[int] = field(default_factory=lambda: [512, 512])
+    """(H, W) of the video and the views."""
+    fps: float = 15.0
+    """Frames per second of the video (a demo-friendly default: 2 s at 15 fps = 30 frames render in seconds)."""
+    seconds: float = 2.0
+    """Length of a built-in motion; a motion file plays for its own length (resampled to `fps`)."""
+    motion: str = "turntable"
+    """'turntable' | 'walk' | 'wave' | 'rest', or a path to DINAR's animation pickle (.pkl/.pickle, SMPL-X) or an
+    AMASS .npz (SMPL-X / SMPL+H / SMPL layout, z up)."""
+    background: list[int] = field(default_factory=lambda: [255, 255, 255])
+    """RGB 0..255 behind the avatar."""
+    fill: float = 0.85
+    """The framing camera fits the whole motion's bounding box into this fraction of the image."""
+    keep_on_ground: bool = True
+    """Shift every frame vertically so the lowest vertex touches the ground (no floating or sinking feet)."""
+
+
+@dataclass
+class ExportConfig:
+    """Stage `export`: ``avatar/avatar.glb`` (rest-pose mesh, texture, skeleton, skinning weights)."""
+
+    glb: bool = True
+    animation: bool = True
+    """Add the render motion (``render.motion``) as a glTF animation (SMPL-X body; Anny's rig exports unanimated)."""
+    validate: bool = True
+    """Run Khronos' glTF validator when installed (``dinar_core.export.gltf_validator``); errors fail the stage."""
 
 
 @dataclass
@@ -99,8 +159,13 @@ class PipelineConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
     body: BodyConfig = field(default_factory=BodyConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    fit_check: FitCheckConfig = field(default_factory=FitCheckConfig)
     neural: NeuralAvatarConfig = field(default_factory=NeuralAvatarConfig)
     """DINAR's neural avatar (sizes, DDIM, finetuning); `configs/neural.yaml` spells out the official sizes."""
+    avatar: AvatarConfig = field(default_factory=AvatarConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 class ConfigError(ValueError):

@@ -19,6 +19,20 @@ REPORT_PICTURES: list[tuple[str, Callable[[Workspace, str], Path]]] = [
     ("photo", lambda ws, f: ws.rgb(f)),
     ("mask", lambda ws, f: ws.segm(f)),
     ("keypoints", lambda ws, f: ws.overlay(f)),
+    ("fit", lambda ws, f: ws.fit_dir / f"{f}_overlay.png"),
+]
+
+# Pictures of the whole person (not per frame): the avatar's texture and its rendered views.
+PERSON_PICTURES: list[tuple[str, Callable[[Workspace], Path]]] = [
+    ("texture", lambda ws: ws.avatar_dir / "texture.png"),
+    ("front", lambda ws: ws.renders_dir / "front.png"),
+    ("back", lambda ws: ws.renders_dir / "back.png"),
+    ("side", lambda ws: ws.renders_dir / "side.png"),
+]
+# Files linked (not shown) per person.
+PERSON_LINKS: list[tuple[str, Callable[[Workspace], Path]]] = [
+    ("video", lambda ws: ws.renders_dir / "video.mp4"),
+    ("glb", lambda ws: ws.avatar_dir / "avatar.glb"),
 ]
 
 _COLORS = {"done": "#2e7d32", "failed": "#c62828", "blocked": "#ef6c00", "pending": "#757575", "skipped": "#757575"}
@@ -41,6 +55,19 @@ def _cell_pictures(ws: Workspace, runs: Path) -> str:
                 rel = path.relative_to(runs).as_posix()
                 parts.append(f'<figure><a href="{html.escape(rel)}"><img src="{html.escape(rel)}" '
                              f'alt="{label}"></a><figcaption>{html.escape(frame)}: {label}</figcaption></figure>')
+    for label, where in PERSON_PICTURES:
+        path = where(ws)
+        if path.is_file():
+            rel = path.relative_to(runs).as_posix()
+            parts.append(f'<figure><a href="{html.escape(rel)}"><img src="{html.escape(rel)}" '
+                         f'alt="{label}"></a><figcaption>{label}</figcaption></figure>')
+    links = []
+    for label, where in PERSON_LINKS:
+        path = where(ws)
+        if path.is_file():
+            links.append(f'<a href="{html.escape(path.relative_to(runs).as_posix())}">{label}</a>')
+    if links:
+        parts.append(f"<div>{' | '.join(links)}</div>")
     return "".join(parts) or "<em>no pictures yet</em>"
 
 

@@ -7,7 +7,8 @@ import importlib
 from tasks.runner import Stage
 
 # Module names in pipeline order; a later issue's stage is added here when it lands.
-_MODULES = ("tasks.ingest", "tasks.segment", "tasks.keypoints")
+_MODULES = ("tasks.ingest", "tasks.segment", "tasks.keypoints", "tasks.fit", "tasks.avatar", "tasks.render",
+            "tasks.export")
 
 
 def all_stages() -> list[Stage]:

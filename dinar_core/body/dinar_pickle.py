@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from dinar_core.fileio import atomic_target
 from dinar_core.body.smplx_model import SMPLXParams
 from dinar_core.errors import DinarError
 
@@ -63,11 +64,12 @@ def to_dinar_dict(params: SMPLXParams, gender: str = "neutral", index: int = 0) 
 
 
 def write_dinar_pickle(path: str | Path, params: SMPLXParams, gender: str = "neutral", index: int = 0) -> Path:
-    """Pickle item ``index`` of ``params`` to ``path`` in DINAR's format (written in one go; the caller renames
-    a temporary file into place for atomicity)."""
+    """Pickle item ``index`` of ``params`` to ``path`` in DINAR's format (atomically: a temporary file renamed
+    into place)."""
     path = Path(path)
     data = to_dinar_dict(params, gender, index)
-    path.write_bytes(pickle.dumps(data, protocol=4))
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(pickle.dumps(data, protocol=4))
     return path
 
 

@@ -9,6 +9,8 @@ models share one type. Texel ``(i, j)`` of a ``T x T`` texture has its centre at
 
 from __future__ import annotations
 
+from dinar_core.render.shading import vertex_normals  # noqa: F401  (re-exported: texture users import it here)
+
 import hashlib
 import os
 from collections import OrderedDict
@@ -154,19 +156,6 @@ def texel_map(layout: UVLayout, texture_size: int) -> TexelMap:
     while len(_TEXEL_CACHE) > _CACHE_SIZE:
         _TEXEL_CACHE.popitem(last=False)
     return out
-
-
-def vertex_normals(verts: Tensor, faces: Tensor) -> Tensor:
-    """Area-weighted unit vertex normals. verts: (B, V, 3); faces: (F, 3) outward-wound. Returns (B, V, 3)."""
-    if verts.ndim != 3 or verts.shape[-1] != 3:
-        raise ValueError(f"verts must be (B, V, 3), got {tuple(verts.shape)}")
-    faces = faces.to(device=verts.device, dtype=torch.int64)
-    tri = verts[:, faces]  # (B, F, 3, 3)
-    fn = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)  # (B, F, 3), |fn| = 2 area
-    vn = torch.zeros_like(verts)
-    for k in range(3):
-        vn.index_add_(1, faces[:, k], fn)
-    return vn / vn.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def texel_points(verts: Tensor, layout: UVLayout, tmap: TexelMap, normals: Tensor | None = None

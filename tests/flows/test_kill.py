@@ -41,7 +41,7 @@ def test_sigkill_mid_batch_then_resume(tmp_path, samples_dir):
         Image.fromarray(rgb).save(photos / f"p{i}.png")
     runs = tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = DINAR + ["run", str(photos), "--out", str(runs)]
+    cmd = DINAR + ["run", str(photos), "--out", str(runs), "--until", "keypoints"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240

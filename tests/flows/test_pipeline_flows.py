@@ -32,7 +32,7 @@ def batch(tmp_path_factory, samples_dir):
     for name in FULL_BODY:
         shutil.copy(samples_dir / name, photos / name)
     runs = tmp_path_factory.mktemp("runs")
-    first = process_folder(photos=str(photos), out=str(runs), config={})
+    first = process_folder(photos=str(photos), out=str(runs), config={}, until="keypoints")
     return photos, runs, first
 
 
@@ -52,7 +52,7 @@ def test_first_run_processes_every_person(batch):
 def test_second_run_executes_nothing(batch):
     photos, runs, _ = batch
     before = _executions(runs)
-    again = process_folder(photos=str(photos), out=str(runs), config={})
+    again = process_folder(photos=str(photos), out=str(runs), config={}, until="keypoints")
     assert again["executed"] == 0 and _executions(runs) == before
 
 
@@ -63,7 +63,7 @@ def test_editing_one_photo_reruns_that_person_only(batch):
     rgb = np.array(Image.open(path))
     rgb[0, 0] = 255 - rgb[0, 0]  # different bytes, same person
     Image.fromarray(rgb).save(path)
-    out = process_folder(photos=str(photos), out=str(runs), config={})
+    out = process_folder(photos=str(photos), out=str(runs), config={}, until="keypoints")
     after = _executions(runs)
     changed = {k for k in after if after[k] != before[k]}
     assert changed == {("sports2d_2", "ingest"), ("sports2d_2", "segment"), ("sports2d_2", "keypoints")}
@@ -74,7 +74,8 @@ def test_segment_config_change_reruns_segment_and_what_it_changed(batch):
     photos, runs, _ = batch
     before = _executions(runs)
     masks_before = {p: p.read_bytes() for p in runs.glob("*/segm/*.png")}
-    out = process_folder(photos=str(photos), out=str(runs), config={"segment": {"threshold": 0.35}})
+    out = process_folder(photos=str(photos), out=str(runs), config={"segment": {"threshold": 0.35}},
+                         until="keypoints")
     after = _executions(runs)
     persons = {p for p, _ in after}
     assert all(after[(p, "ingest")] == before[(p, "ingest")] for p in persons)
@@ -97,7 +98,7 @@ def test_injected_fault_then_rerun_failed_runs_only_the_failed_chain(batch, monk
     original_all = stages_mod.all_stages
     monkeypatch.setattr(stages_mod, "all_stages",
                         lambda: [replace(s, run=faulty) if s.name == "segment" else s for s in original_all()])
-    out = process_folder(photos=str(photos), out=str(runs), config={}, force=True)
+    out = process_folder(photos=str(photos), out=str(runs), config={}, force=True, until="keypoints")
     assert out["with_failures"] == 1
     assert out["failures"] == [{"person": "sports2d_3", "stage": "segment", "error": "RuntimeError: injected fault"}]
     status = {st["person"]: st["stages"] for st in runs_status(runs)}
@@ -147,7 +148,7 @@ def test_bad_input_is_named_and_the_others_finish(tmp_path, samples_dir):
     good.save(photos / "Zoë 写真.png")
     (photos / "README.md").write_text("not a person")
 
-    res = CliRunner().invoke(app, ["run", str(photos), "--out", str(tmp_path / "runs")])
+    res = CliRunner().invoke(app, ["run", str(photos), "--out", str(tmp_path / "runs"), "--until", "keypoints"])
     assert res.exit_code == 1, res.output  # failures -> non-zero exit, after every person was processed
     status = {st["person"]: st["stages"] for st in runs_status(tmp_path / "runs")}
     assert set(status) == {"empty", "truncated", "text", "bomb", "tiny", "nobody", "two_people", "carol", "Zoë_写真"}

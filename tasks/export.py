@@ -1,0 +1,166 @@
+"""Stage `export`: ``avatar/avatar.glb``, the avatar as a skinned, textured glTF asset.
+
+The mesh is the fitted body's shape in its rest (bind) pose, in SMPL-X's canonical frame (y up, facing +z, metres:
+glTF's frame), with the avatar's texture, the model's skeleton and skinning weights. For the SMPL-X body the render
+motion (``render.motion``) is added as an animation; its PCA hands are expanded with the model's own hand
+components and mean (DINAR builds SMPL-X with 6 PCA components and ``flat_hand_mean=False``). Anny's rig has bone
+rest orientations the glTF writer does not model, so its export carries no animation (a warning says so).
+
+The file is read back (``read_glb_info``) and, when Khronos' validator is installed, validated: its error and
+warning counts go into the manifest and any error fails the stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dinar_core.body import AnnyParams
+from dinar_core.errors import DinarError
+from dinar_core.export.glb import GLBAnimation, GLBInfo, SkinnedMesh, read_glb_info, write_glb
+from dinar_core.export.gltf_validator import find_validator, validate_gltf
+from tasks.avatar import FitFrame, body_inputs, load_fit, load_layout, read_avatar_json, read_texture, texture_path
+from tasks.bodies import LoadedBody, load_body
+from tasks.config import PipelineConfig
+from tasks.render import BUILTIN_MOTIONS, resolve_motion
+from tasks.runner import Stage, StageOutput
+from tasks.workspace import Workspace
+
+
+class InvalidGLBError(DinarError):
+    """The written GLB does not pass Khronos' glTF validator."""
+
+
+@dataclass
+class RestMesh:
+    """vertices: (V, 3) the fitted shape in the rest pose; joints: (J, 3) its rest joints; both canonical frame."""
+
+    vertices: np.ndarray
+    joints: np.ndarray
+
+
+def smplx_rest_mesh(body: LoadedBody, fit: FitFrame) -> RestMesh:
+    """SMPL-X's shaped rest pose (template + shape and expression blend shapes, times body_scale), every joint
+    rotation zero (so the hands are flat, as glTF's bind pose must be; the mean hand is part of the animation)."""
+    from smplx.lbs import blend_shapes, vertices2joints
+
+    s = body.model.smplx
+    p = fit.params
+    dirs = s.shapedirs
+    coeffs = p.betas
+    if getattr(s, "expr_dirs", None) is not None:
+        dirs = torch.cat([dirs, s.expr_dirs], -1)
+        coeffs = torch.cat([p.betas, p.expression], -1)
+    with torch.no_grad():
+        verts = s.v_template[None] + blend_shapes(coeffs, dirs)  # (1, V, 3)
+        joints = vertices2joints(s.J_regressor, verts)  # (1, 55, 3)
+        if p.body_scale is not None:
+            verts, joints = verts * p.body_scale[:, None], joints * p.body_scale[:, None]
+    return RestMesh(verts[0].cpu().numpy(), joints[0].cpu().numpy())
+
+
+def anny_rest_mesh(body: LoadedBody, fit: FitFrame) -> RestMesh:
+    """Anny with the fitted phenotype, every bone at rest, no global rotation or translation."""
+    p = fit.params
+    params = AnnyParams(phenotype=p.phenotype, pose=torch.zeros_like(p.pose),
+                        global_orient=torch.zeros_like(p.global_orient), transl=torch.zeros_like(p.transl))
+    with torch.no_grad():
+        out = body.model(params)
+    return RestMesh(out.vertices[0].cpu().numpy(), out.joints[0].cpu().numpy())
+
+
+def smplx_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str) -> GLBAnimation:
+    """The motion in the canonical frame as per-joint local rotations of SMPL-X's 55 joints."""
+    m = resolve_motion(motion, body, fit, cfg.render.fps, cfg.render.seconds, frame="canonical")
+    if m.left_hand_pose is None and m.right_hand_pose is None:  # keep the fitted hands
+        T = m.num_frames
+        m = m.replace(left_hand_pose=np.repeat(fit.params.left_hand_pose.cpu().numpy(), T, 0),
+                      right_hand_pose=np.repeat(fit.params.right_hand_pose.cpu().numpy(), T, 0), hand_format="pca")
+    s = body.model.smplx
+    np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
+    rotations = m.smplx_full_pose(left_hand_components=np_(s.left_hand_components),
+                                  right_hand_components=np_(s.right_hand_components),
+                                  left_hand_mean=np_(s.left_hand_mean), right_hand_mean=np_(s.right_hand_mean))
+    root = None if m.transl is None else (m.transl - m.transl[:1])
+    name = motion if motion in BUILTIN_MOTIONS else Path(motion).stem
+    return GLBAnimation(rotations=rotations, fps=m.fps, root_translation=root, name=name)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    info: GLBInfo
+    validation: dict | None
+    warnings: list[str]
+
+
+def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, motion: str | None = None,
+                  animate: bool | None = None) -> ExportResult:
+    """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``), read it back and validate it."""
+    meta = read_avatar_json(ws)
+    texture = read_texture(ws)
+    body = load_body(cfg.body)
+    if body.kind != meta["body"]:
+        raise ValueError(f"the avatar was built for the {meta['body']} body but body.model resolves to {body.kind}")
+    layout = load_layout(body, cfg)
+    fit = load_fit(ws, body, [meta["reference_frame"]])[0]
+    rest = smplx_rest_mesh(body, fit) if body.kind == "smplx" else anny_rest_mesh(body, fit)
+    m = body.model
+    mesh = SkinnedMesh.from_uv_layout(
+        rest.vertices, m.skinning_weights.cpu().numpy(), m.parents.cpu().numpy(), rest.joints,
+        layout.uv.cpu().numpy(), layout.uv_faces.cpu().numpy(), layout.vertex_index.cpu().numpy(), texture=texture,
+        joint_names=tuple(m.joint_names), name=ws.person)
+    warnings = []
+    animation = None
+    if cfg.export.animation if animate is None else animate:
+        if body.kind == "smplx":
+            animation = smplx_animation(body, fit, cfg, motion or cfg.render.motion)
+        else:
+            warnings.append("NoAnimation: the Anny rig is exported without animation (its bones' rest orientations "
+                            "are not modelled by the glTF writer); pose it in Blender or use the SMPL-X body")
+    path = Path(out) if out is not None else ws.avatar_dir / "avatar.glb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = write_glb(path, mesh, animation)
+    info = read_glb_info(path)
+    if (info.num_vertices, info.num_joints, info.num_faces) != (written.num_vertices, written.num_joints,
+                                                                written.num_faces):
+        raise InvalidGLBError(f"{path} reads back with {info.num_vertices} vertices / {info.num_joints} joints / "
+                              f"{info.num_faces} faces, expected {written.num_vertices} / {written.num_joints} / "
+                              f"{written.num_faces}", fix="report this as a bug")
+    validation = None
+    if cfg.export.validate and find_validator() is not None:
+        report = validate_gltf(path)
+        validation = {"errors": report.errors, "warnings": report.warnings, "infos": report.infos,
+                      "hints": report.hints}
+        if report.errors:
+            raise InvalidGLBError(f"{path} has {report.errors} glTF validation errors: {report.summary('error')}",
+                                  fix="report this as a bug, with the file")
+    elif cfg.export.validate:
+        warnings.append("NoValidator: the glTF validator is not installed, the GLB was only read back")
+    return ExportResult(path, info, validation, warnings)
+
+
+def export_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
+    inputs = [texture_path(ws), ws.avatar_dir / "avatar.json"] + body_inputs(ws, cfg)
+    spec = cfg.render.motion
+    if cfg.export.animation and spec not in BUILTIN_MOTIONS and Path(spec).expanduser().is_file():
+        inputs.append(Path(spec).expanduser())
+    return inputs
+
+
+def export(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
+    if not cfg.export.glb:
+        return StageOutput(outputs=[], info={"glb": None})
+    r = export_avatar(ws, cfg)
+    i = r.info
+    return StageOutput(outputs=[r.path], warnings=r.warnings,
+                       info={"glb": ws.rel(r.path), "vertices": i.num_vertices, "faces": i.num_faces,
+                             "joints": i.num_joints, "animations": i.num_animations, "keyframes": i.num_keyframes,
+                             "bytes": i.size_bytes, "validation": r.validation})
+
+
+STAGE = Stage(name="export", version="1", after=("avatar",), sections=("body", "render", "export"),
+              inputs=export_inputs, run=export, tools=("torch", "pygltflib"))

@@ -1,0 +1,119 @@
+"""Stage `fit`: keypoints + mask -> body parameters in DINAR's camera, with diagnostics.
+
+Outputs per frame: ``smplx/<frame>.pkl`` in DINAR's format (SMPL-X body) or ``smplx/<frame>_anny.npz`` (Anny body:
+its own parameters plus the same camera), ``fit/<frame>_overlay.png`` (mesh edges and joints over the photo),
+``fit/<frame>_front.png`` and ``fit/<frame>_side.png`` (the fitted body), and ``fit/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dinar_core.body.dinar_pickle import write_dinar_pickle
+from dinar_core.fitting import fit_body
+from dinar_core.keypoints import read_openpose_json
+from dinar_core.keypoints.openpose import Keypoints2D
+from dinar_core.overlay import draw_fit_overlay
+from dinar_core.render.shading import shaded_render
+from dinar_core.texture.render import framing_camera, rotate_about_vertical
+from tasks.bodies import body_kind, load_body, smplx_model_file
+from tasks.config import PipelineConfig
+from tasks.runner import Stage, StageOutput
+from tasks.segment import read_mask, read_rgb
+from tasks.workspace import Workspace, atomic_path, atomic_write_json
+
+VIEW_SIZE = (512, 384)  # (H, W) of the front and side diagnostic views
+
+
+def anny_params_path(ws: Workspace, frame: str) -> Path:
+    return ws.smplx_dir / f"{frame}_anny.npz"
+
+
+def fit_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
+    """Keypoints and masks of every frame, and the SMPL-X model file when that body is used."""
+    frames = ws.frames()
+    inputs = [ws.keypoints(f) for f in frames] + [ws.segm(f) for f in frames]
+    if body_kind(cfg.body) == "smplx":
+        inputs.append(smplx_model_file(cfg.body))
+    return inputs
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> Path:
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
+    return path
+
+
+def _split_keypoints(kp: np.ndarray) -> Keypoints2D:
+    """(137, 3) OpenPose-layout array (BODY_25, left hand, right hand, face) -> Keypoints2D."""
+    return Keypoints2D(body=kp[:25], left_hand=kp[25:46], right_hand=kp[46:67], face=kp[67:137])
+
+
+def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
+    frames = ws.frames()
+    body = load_body(cfg.body)
+    keypoints = [read_openpose_json(json.loads(ws.keypoints(f).read_text()), name=ws.rel(ws.keypoints(f)))
+                 .keypoints for f in frames]
+    masks = [read_mask(ws.segm(f)) for f in frames]
+    sizes = [m.shape[:2] for m in masks]
+    device = next(iter(body.model.buffers())).device
+    result = fit_body(body.model, keypoints, masks, sizes, cfg.fit, device=device)
+
+    outputs, warnings, per_frame = [], [], {}
+    faces = result.faces.cpu().numpy()
+    for i, frame in enumerate(frames):
+        if body.kind == "smplx":
+            outputs.append(write_dinar_pickle(ws.smplx(frame), result.params, gender=cfg.body.gender, index=i))
+        else:
+            p = result.params
+            arrays = {k: getattr(p, k)[i:i + 1].detach().cpu().numpy().astype(np.float32)
+                      for k in ("phenotype", "pose", "global_orient", "transl")}
+            with atomic_path(anny_params_path(ws, frame)) as tmp:
+                np.savez(tmp, **arrays, K=result.K[i].cpu().numpy().astype(np.float32))
+            outputs.append(anny_params_path(ws, frame))
+        verts = result.vertices[i:i + 1]  # (1, V, 3) camera frame
+        K = result.K[i]
+        proj = (verts[0] @ K.T)
+        points2d = (proj[:, :2] / proj[:, 2:3].clamp_min(1e-6)).cpu().numpy()
+        rgb = read_rgb(ws.rgb(frame))
+        overlay = draw_fit_overlay(rgb, points2d, faces, _split_keypoints(result.keypoints2d[i].cpu().numpy()),
+                                   detected=keypoints[i])
+        outputs.append(_write_png(ws.fit_dir / f"{frame}_overlay.png", overlay))
+        for name, angle in (("front", 0.0), ("side", 90.0)):
+            turned = rotate_about_vertical(verts, angle)
+            framed, K_view = framing_camera(turned, VIEW_SIZE)
+            image = shaded_render(framed, K_view, result.faces, VIEW_SIZE)[0]
+            outputs.append(_write_png(ws.fit_dir / f"{frame}_{name}.png", image))
+        m = result.metrics[i]
+        per_frame[frame] = {
+            "reprojection_error_px": m.reprojection_error_px, "reprojection_error_rel": m.reprojection_error_rel,
+            "reprojection_error_px_all": m.reprojection_error_px_all, "mask_iou": m.mask_iou,
+            "body_height_px": m.body_height_px, "partial_body": bool(result.partial_body[i]),
+        }
+        check = cfg.fit_check
+        if m.reprojection_error_rel > check.max_reprojection_error_rel or m.mask_iou < check.min_mask_iou:
+            warnings.append(f"PoorFit: {frame}: reprojection error {m.reprojection_error_rel:.1%} of the body "
+                            f"height, mask IoU {m.mask_iou:.2f} (thresholds {check.max_reprojection_error_rel:.0%},"
+                            f" {check.min_mask_iou:.2f}); look at fit/{frame}_overlay.png")
+        if result.partial_body[i]:
+            warnings.append(f"PartialBody: {frame}: the legs are not visible; only the visible part is fitted")
+    metrics = {
+        "body": body.kind, "model_file": str(body.model_file) if body.model_file else None,
+        "frames": per_frame, "seconds": result.seconds,
+        "stages": [{"name": s.name, "iterations": s.iterations, "evaluations": s.evaluations,
+                    "final_loss": s.losses[-1] if s.losses else None, "losses": s.losses,
+                    "seconds": s.seconds, "converged": s.converged} for s in result.stages],
+    }
+    outputs.append(atomic_write_json(ws.fit_dir / "metrics.json", metrics))
+    return StageOutput(outputs=outputs, warnings=warnings,
+                       info={"body": body.kind, "frames": per_frame, "seconds": round(result.seconds, 2)})
+
+
+STAGE = Stage(name="fit", version="1", after=("keypoints",), sections=("body", "fit"), inputs=fit_inputs,
+              run=fit, tools=("torch", "smplx", "anny"))
