@@ -103,6 +103,10 @@ class FitConfig:
     """Stages 2-3: squared depth component of the body's up axis in the camera frame (sin^2 of the pitch).
     Photos are taken roughly level, and a far camera (f = 5000 px) hardly shows pitch: without this the fit
     leans the body towards or away from the camera to absorb keypoint noise."""
+    w_upright_body: float = 50.0
+    """Stages 2-3: lean of the torso (mid-hip -> neck) and of the legs (mid-ankle -> mid-hip) towards or away from
+    the camera (``losses.lean_penalty``). ``w_upright`` constrains only the root's orientation; the pose can still
+    lean the body through the spine, hips and ankles, which a far camera cannot see."""
     w_unseen_legs: float = 5.0
     """Pull towards rest for leg joints none of whose keypoints below them are seen."""
     mask_samples: int = 400
@@ -307,6 +311,10 @@ class _Problem:
     evaluations: int = 0
 
 
+# (lower pair, upper pair) of BODY_25 indices: mid-hip (8) -> neck (1); ankles (11, 14) -> mid-hip (8).
+_LEAN_SEGMENTS = torch.tensor([[[8, 8], [1, 1]], [[11, 14], [8, 8]]])
+
+
 def _objective(p: _Problem, v: FitVariables, stage: str, prior_scale: float = 1.0,
                silhouette_scale: float = 1.0) -> Tensor:
     """Total loss (scalar) of stage 'camera' | 'body' | 'detail'; ``prior_scale`` multiplies the pose and shape
@@ -342,6 +350,9 @@ def _objective(p: _Problem, v: FitVariables, stage: str, prior_scale: float = 1.
                                                              + cfg.w_silhouette_coverage * cover)
         up = axis_angle_to_matrix(v.global_orient)[:, :, 1]  # (B, 3) canonical +y in the camera frame
         total = total + cfg.w_upright * up[:, 2] ** 2
+        segments = _LEAN_SEGMENTS.to(kp.device)
+        seen = (p.target[:, segments.flatten(1), 2] > 0).all(-1).to(kp)  # (B, S): only segments both ends seen
+        total = total + cfg.w_upright_body * losses.lean_penalty(kp, segments, seen)
         pose = v.body_pose  # (B, Jb, 3)
         rest = torch.zeros_like(pose[0]) if spec.pose_rest is None else spec.pose_rest.to(pose)
         total = total + prior_scale * cfg.w_betas * losses.l2_prior(v.betas - spec.betas_rest)

@@ -122,3 +122,19 @@ def pose_l2(pose: Tensor, weight: Tensor) -> Tensor:
 
     Larger weights on the spine joints make the torso bend only when the data insist (bending penalty)."""
     return ((pose ** 2).sum(-1) * weight.to(pose)).sum(-1)
+
+
+def lean_penalty(points: Tensor, segments: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Squared sine of each body segment's lean towards or away from the camera.
+
+    points: (B, K, 3) keypoints in the camera frame; segments: (S, 2, 2) int64 index pairs, each segment running
+    from the mean of its first two keypoints to the mean of its last two (a keypoint repeated for a single one);
+    weight: (B, S) per-segment weights (e.g. 0 where the segment was not seen), default 1.
+    Returns (B,): the weighted sum over segments of (dz / |d|)^2. A far camera (f = 5000 px) hardly sees depth,
+    so without this a fit can lean the whole body by 20 degrees at no cost in the image.
+    """
+    lower = points[:, segments[:, 0]].mean(2)  # (B, S, 3)
+    upper = points[:, segments[:, 1]].mean(2)  # (B, S, 3)
+    d = upper - lower
+    lean = (d[..., 2] / d.norm(dim=-1).clamp_min(1e-6)) ** 2  # (B, S)
+    return (lean if weight is None else lean * weight).sum(-1)

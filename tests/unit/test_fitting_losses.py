@@ -132,3 +132,18 @@ def test_silhouette_fills_exactly_and_iou():
     half = expected.copy()
     half[:, 5:] = False
     assert mask_iou(half, expected) == pytest.approx(12 / 24)
+
+
+def test_lean_penalty_is_zero_upright_and_grows_with_lean():
+    import math
+
+    import torch
+
+    from dinar_core.fitting.losses import lean_penalty
+
+    segments = torch.tensor([[[0, 0], [1, 1]]])
+    upright = torch.tensor([[[0.0, 1.0, 10.0], [0.0, -0.5, 10.0]]])  # (1, 2, 3): y down, same depth
+    assert float(lean_penalty(upright, segments)) == 0.0
+    a = math.radians(20)
+    leaning = torch.tensor([[[0.0, 1.0, 10.0], [0.0, 1.0 - 1.5 * math.cos(a), 10.0 - 1.5 * math.sin(a)]]])
+    assert abs(float(lean_penalty(leaning, segments)) - math.sin(a) ** 2) < 1e-6
