@@ -21,7 +21,8 @@ from flows.settings import configure_prefect, has_real_server
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Photos of people -> rigged, animatable avatars (DINAR), as a Prefect pipeline.")
 console = Console(stderr=True, soft_wrap=True)
-out_console = Console()
+# Piped or captured output gets a wide table (errors are not cut); a terminal gets its own width.
+out_console = Console(width=None if sys.stdout.isatty() else 240)
 
 _STATUS_STYLE = {"done": "green", "failed": "bold red", "blocked": "yellow", "pending": "dim", "skipped": "dim"}
 
