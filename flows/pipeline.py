@@ -21,7 +21,7 @@ from dinar_core.errors import DinarError
 from tasks.config import PipelineConfig, from_dict, to_dict
 from tasks.discover import discover_persons, find_workspaces
 from tasks.report import write_report
-from tasks.runner import StageOutcome, prepare_person, record_crash, run_stage
+from tasks.runner import StageOutcome, prepare_person, record_crash, run_stage, stage_is_fresh
 from tasks.stages import get_stage, stage_names, stages_between
 from tasks.status import runs_status, summarize
 from tasks.workspace import BLOCKED, DONE, FAILED, Workspace
@@ -54,7 +54,15 @@ def stage_task(stage: str, person_dir: str, config: dict, force: bool = False, p
 def _submit_chain(ws: Workspace, stages: list[str], config: dict, force: set[str]) -> list[tuple[PrefectFuture,
                                                                                                 str, str]]:
     """Submit `stages` for one person, each waiting for the previous one (failed or not: a failed upstream stage
-    is recorded as blocking by the next one, which therefore must still run)."""
+    is recorded as blocking by the next one, which therefore must still run).
+
+    Leading stages whose cached result is fresh are not submitted at all (a hash check here costs far less than a
+    task run), so a rerun of a finished batch starts no task; progress hooks still hear of them as done."""
+    cfg = from_dict(config)
+    while stages and stages[0] not in force and stage_is_fresh(get_stage(stages[0]), ws, cfg):
+        for hook in PROGRESS_HOOKS:
+            hook(stages[0], ws.person, DONE)
+        stages = stages[1:]
     futures, prev = [], None
     for name in stages:
         fut = stage_task.submit(name, str(ws.root), config, force=name in force, person=ws.person,

@@ -110,6 +110,18 @@ def is_fresh(record: dict, key: str, ws: Workspace) -> bool:
     return True
 
 
+def stage_is_fresh(stage: Stage, ws: Workspace, cfg: PipelineConfig) -> bool:
+    """True when `run_stage` would skip `stage` (done under the same key, outputs intact). Never raises: a stage
+    whose key cannot be computed (missing input) is not fresh."""
+    record = ws.read_manifest()["stages"].get(stage.name, {})
+    if record.get("status") != DONE:
+        return False
+    try:
+        return is_fresh(record, cache_key(stage, ws, cfg), ws)
+    except Exception:
+        return False
+
+
 def _record(ws: Workspace, stage: str, entry: dict) -> None:
     manifest = ws.read_manifest()
     previous = manifest["stages"].get(stage, {})
