@@ -147,6 +147,27 @@ def read_avatar_json(ws: Workspace) -> dict:
 # ----------------------------------------------------------------------------------------------------------------
 # The stage
 # ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class LoadedAvatar:
+    """A built avatar read back for render and export: avatar.json, texture (T, T, 3) uint8, the body model it was
+    built for, its UV layout and the reference frame's fit."""
+
+    meta: dict
+    texture: np.ndarray
+    body: LoadedBody
+    layout: UVLayout
+    fit: FitFrame
+
+
+def load_avatar(ws: Workspace, cfg: PipelineConfig) -> LoadedAvatar:
+    meta = read_avatar_json(ws)
+    texture = read_texture(ws)
+    body = load_body(cfg.body)
+    if body.kind != meta["body"]:
+        raise ValueError(f"the avatar was built for the {meta['body']} body but body.model resolves to {body.kind}")
+    return LoadedAvatar(meta, texture, body, load_layout(body, cfg), load_fit(ws, body, [meta["reference_frame"]])[0])
+
+
 def avatar_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     frames = ws.frames()
     return [ws.rgb(f) for f in frames] + [ws.segm(f) for f in frames] + body_inputs(ws, cfg)

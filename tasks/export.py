@@ -22,8 +22,8 @@ from dinar_core.body import AnnyParams
 from dinar_core.errors import DinarError
 from dinar_core.export.glb import GLBAnimation, GLBInfo, SkinnedMesh, read_glb_info, write_glb
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
-from tasks.avatar import FitFrame, body_inputs, load_fit, load_layout, read_avatar_json, read_texture, texture_path
-from tasks.bodies import LoadedBody, load_body
+from tasks.avatar import FitFrame, body_inputs, load_avatar, texture_path
+from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
 from tasks.render import BUILTIN_MOTIONS, resolve_motion
 from tasks.runner import Stage, StageOutput
@@ -100,13 +100,8 @@ class ExportResult:
 def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, motion: str | None = None,
                   animate: bool | None = None) -> ExportResult:
     """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``), read it back and validate it."""
-    meta = read_avatar_json(ws)
-    texture = read_texture(ws)
-    body = load_body(cfg.body)
-    if body.kind != meta["body"]:
-        raise ValueError(f"the avatar was built for the {meta['body']} body but body.model resolves to {body.kind}")
-    layout = load_layout(body, cfg)
-    fit = load_fit(ws, body, [meta["reference_frame"]])[0]
+    avatar = load_avatar(ws, cfg)
+    meta, texture, body, layout, fit = avatar.meta, avatar.texture, avatar.body, avatar.layout, avatar.fit
     rest = smplx_rest_mesh(body, fit) if body.kind == "smplx" else anny_rest_mesh(body, fit)
     m = body.model
     mesh = SkinnedMesh.from_uv_layout(

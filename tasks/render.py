@@ -28,8 +28,8 @@ from dinar_core.motion import (SMPLX_SKELETON, Motion, anny_skeleton, apply_grou
 from dinar_core.motion.procedural import Skeleton
 from dinar_core.render.rasterizer import MeshRasterizer
 from dinar_core.texture import framing_camera, render_textured, views
-from tasks.avatar import FitFrame, load_fit, load_layout, read_avatar_json, read_texture, texture_path, write_png
-from tasks.bodies import LoadedBody, load_body
+from tasks.avatar import FitFrame, load_avatar, texture_path, write_png
+from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
 from tasks.runner import Stage, StageOutput
 from tasks.workspace import Workspace
@@ -168,13 +168,8 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
     if not rc.fps > 0 or not rc.seconds > 0:
         raise ValueError(f"render.fps and render.seconds must be > 0, got {rc.fps}, {rc.seconds}")
     size = (int(rc.image_size[0]), int(rc.image_size[1]))
-    meta = read_avatar_json(ws)
-    texture = read_texture(ws)
-    body = load_body(cfg.body)
-    if body.kind != meta["body"]:
-        raise ValueError(f"the avatar was built for the {meta['body']} body but body.model resolves to {body.kind}")
-    layout = load_layout(body, cfg)
-    fit = load_fit(ws, body, [meta["reference_frame"]])[0]
+    avatar = load_avatar(ws, cfg)
+    meta, texture, body, layout, fit = avatar.meta, avatar.texture, avatar.body, avatar.layout, avatar.fit
     faces = layout.vertex_index[layout.uv_faces]
     rasterizer = rasterizer or MeshRasterizer()
     bg = [float(c) / 255.0 for c in rc.background]

@@ -24,6 +24,7 @@ from typing import Literal, Mapping
 
 import torch
 
+from dinar_core.rotations import axis_angle_to_matrix
 from dinar_core.body.base import (
     KEYPOINT_SLICES,
     NUM_KEYPOINTS,
@@ -102,20 +103,6 @@ class AnnyParams:
         check_batch("transl", self.transl, b, 3)
         if self.pose.shape != (b, num_joints, 3):
             raise ValueError(f"pose must be ({b}, {num_joints}, 3), got {tuple(self.pose.shape)}")
-
-
-def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
-    """Rodrigues: aa (..., 3) -> (..., 3, 3); smooth at zero (uses the Taylor form there)."""
-    theta2 = (aa * aa).sum(-1, keepdim=True)  # (..., 1)
-    small = theta2 < 1e-8
-    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
-    sin_c = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)  # sin(t)/t
-    cos_c = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta * theta))  # (1-cos t)/t^2
-    x, y, z = aa.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*aa.shape[:-1], 3, 3)  # [aa]_x
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
-    return eye + sin_c[..., None] * k + cos_c[..., None] * (k @ k)
 
 
 def _prune_intermediate(cache: Path) -> None:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from dinar_core.body.base import BodyOutput, Keypoints3D
-from dinar_core.fitting.rotations import axis_angle_to_matrix
+from dinar_core.rotations import axis_angle_to_matrix
 from dinar_core.fitting.variables import BodySpec, FitVariables
 
 INF = math.inf

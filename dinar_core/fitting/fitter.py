@@ -36,7 +36,7 @@ from dinar_core.fitting import losses
 from dinar_core.fitting.init import LSHO, MIDHIP, NECK, RSHO, TORSO, init_camera
 from dinar_core.fitting.metrics import (body_height_px, mask_iou, reprojection_error_px, reprojection_error_rel,
                                         silhouette)
-from dinar_core.fitting.rotations import axis_angle_to_matrix
+from dinar_core.rotations import axis_angle_to_matrix
 from dinar_core.fitting.variables import BodySpec, FitBody, FitVariables
 from dinar_core.render.camera import DINAR_FOCAL, make_K, project
 

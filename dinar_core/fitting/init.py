@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dinar_core.fitting.rotations import matrix_to_axis_angle, rot_x, rot_y, rot_z
+from dinar_core.rotations import matrix_to_axis_angle, rot_x, rot_y, rot_z
 
 NOSE, NECK, RSHO, LSHO, MIDHIP, RHIP, LHIP = 0, 1, 2, 5, 8, 9, 12
 YAW_FORESHORTENING = 0.82

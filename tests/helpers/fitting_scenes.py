@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dinar_core.fitting.rotations import matrix_to_axis_angle, rot_x, rot_y
+from dinar_core.rotations import matrix_to_axis_angle, rot_x, rot_y
 from dinar_core.fitting.variables import FitVariables
 from dinar_core.keypoints import Keypoints2D
 from dinar_core.render import make_K, project, rasterize_camera

@@ -11,7 +11,7 @@ import torch
 from dinar_core.fitting import losses
 from dinar_core.fitting.metrics import mask_iou, procrustes_align, procrustes_joint_error, reprojection_error_px, \
     silhouette
-from dinar_core.fitting.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rot_x, rot_y, rot_z
+from dinar_core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rot_x, rot_y, rot_z
 
 
 def test_geman_mcclure_is_quadratic_near_zero_and_bounded():

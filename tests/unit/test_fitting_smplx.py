@@ -19,7 +19,7 @@ from dinar_core.fitting import BodyFit, FitConfig, fit_body
 from dinar_core.fitting.adapters import SMPLXFitBody
 from dinar_core.fitting.init import init_camera
 from dinar_core.fitting.metrics import procrustes_joint_error
-from dinar_core.fitting.rotations import axis_angle_to_matrix
+from dinar_core.rotations import axis_angle_to_matrix
 from dinar_core.fitting.variables import FitVariables
 from dinar_core.keypoints import Keypoints2D
 from dinar_core.render import make_K
@@ -91,7 +91,7 @@ def test_init_camera_turned_and_back_views(body, yaw_deg):
     away; the error is the rotation angle between the start and the truth."""
     import math
 
-    from dinar_core.fitting.rotations import matrix_to_axis_angle, rot_x, rot_y
+    from dinar_core.rotations import matrix_to_axis_angle, rot_x, rot_y
 
     v = natural_pose(body, 1, seed=5, scale=0.0, yaw_deg=0.0)
     v.global_orient = matrix_to_axis_angle(rot_y(math.radians(yaw_deg)) @ rot_x(math.pi))[None]

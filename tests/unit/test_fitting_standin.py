@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from dinar_core.fitting import BodySpec, FitBody, FitConfig, FitVariables, fit_body
-from dinar_core.fitting.rotations import axis_angle_to_matrix
+from dinar_core.rotations import axis_angle_to_matrix
 from tests.helpers.fitting_scenes import make_scene, natural_pose, place
 
 # BODY_25 rest positions (canonical frame: y up, facing +z, x = the figure's left), and the posed joint that moves

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,22 +10,11 @@ from dinar_core.compat.first_stage import DinarRenderer, build_renderer, rendere
 from dinar_core.compat.registry import BUILDERS, load_strict
 from dinar_core.errors import CheckpointError
 from dinar_core.nets.renderer import NeuralRenderer, RendererConfig, sample_texture, transparency
+from tests.helpers.reference import reference_shapes as _reference
 
-REF_KEYS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "dinar-state-dict" / "state_dict_keys.txt"
 
 TINY = RendererConfig(in_channels_ntex=21, ngf=8, n_downsampling=2, n_blocks=1)
 TINY_PARAMS = {"in_channels_ntex": 21, "segm_channels": 1, "ngf": 8, "n_downsampling": 2, "n_blocks": 1}
-
-
-def _reference(prefix: str) -> dict[str, tuple[int, ...]]:
-    if not REF_KEYS.is_file():
-        pytest.skip(f"reference key list not found at {REF_KEYS}")
-    out = {}
-    for line in REF_KEYS.read_text().splitlines():
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            out[key[len(prefix):]] = tuple(int(s) for s in shape.strip("[]").split(",") if s.strip())
-    return out
 
 
 @pytest.mark.parametrize("build", [lambda: NeuralRenderer(RendererConfig()),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,24 +38,12 @@ from dinar_core.nets.stylegan2 import (
     GeneratorConfig,
     stylegan2_channels,
 )
+from tests.helpers.reference import reference_shapes as _reference
 
-REF_KEYS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "dinar-state-dict" / "state_dict_keys.txt"
 
 TINY_ENC = EncoderConfig(image_size=32, style_dim=16, channel_base=8)
 TINY_GEN = GeneratorConfig(texture_size=32, style_dim=16, channel_base=8)
 TINY_DISC = DiscriminatorConfig(image_size=32, channel_base=8)
-
-
-def _reference(prefix: str) -> dict[str, tuple[int, ...]]:
-    if not REF_KEYS.is_file():
-        pytest.skip(f"reference key list not found at {REF_KEYS}")
-    out = {}
-    for line in REF_KEYS.read_text().splitlines():
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            out[key[len(prefix):]] = tuple(int(s) for s in shape.strip("[]").split(",") if s.strip())
-    assert out, f"no key with prefix {prefix} in {REF_KEYS}"
-    return out
 
 
 def _shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:

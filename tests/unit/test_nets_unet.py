@@ -4,26 +4,14 @@ heads) and DINAR's key layout."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from dinar_core.nets.unet import AttentionBlock, UNet, UNetConfig, timestep_embedding
+from tests.helpers.reference import reference_shapes as _reference
 
-REF_KEYS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "dinar-state-dict" / "state_dict_keys.txt"
 TINY = UNetConfig(image_size=8, model_channels=16, channel_mult=(1, 2), attention_resolutions=(2,), num_heads=2)
-
-
-def _reference(prefix: str) -> dict[str, tuple[int, ...]]:
-    if not REF_KEYS.is_file():
-        pytest.skip(f"reference key list not found at {REF_KEYS}")
-    out = {}
-    for line in REF_KEYS.read_text().splitlines():
-        key, shape = line.split("\t")[:2]
-        if key.startswith(prefix):
-            out[key[len(prefix):]] = tuple(int(s) for s in shape.strip("[]").split(",") if s.strip())
-    return out
 
 
 def test_full_size_keys_and_shapes_equal_dinar():

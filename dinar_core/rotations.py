@@ -1,4 +1,4 @@
-"""Rotation helpers (axis-angle <-> matrix) used by the initialisation and the adapters."""
+"""Rotation helpers (axis-angle <-> matrix, elementary rotations) in torch, shared by the body models and the fit."""
 
 from __future__ import annotations
 
