@@ -170,25 +170,45 @@ def load_avatar(ws: Workspace, cfg: PipelineConfig) -> LoadedAvatar:
 
 def avatar_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     frames = ws.frames()
-    return [ws.rgb(f) for f in frames] + [ws.segm(f) for f in frames] + body_inputs(ws, cfg)
+    checkpoint = [Path(cfg.avatar.checkpoint)] if cfg.avatar.mode == "neural" and cfg.avatar.checkpoint else []
+    return [ws.rgb(f) for f in frames] + [ws.segm(f) for f in frames] + body_inputs(ws, cfg) + checkpoint
 
 
-def _neural(cfg: PipelineConfig) -> StageOutput:
+def neural_dir(ws: Workspace) -> Path:
+    """Where the neural avatar is written, in DINAR's layout (``eval/run/textures/{data_dict,finetuned,videos}``)."""
+    return ws.avatar_dir / "neural"
+
+
+def _neural(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
+    """DINAR's neural avatar of this workspace (a workspace is a DINAR dataset): `tasks.infer.infer` on it."""
     if not cfg.avatar.checkpoint:
         raise MissingCheckpointError(
             "avatar.mode is 'neural' but avatar.checkpoint is not set",
             fix="download DINAR's ddpm-epoch=24.ckpt (link in DINAR's README, github SamsungLabs/DINAR) and set "
                 "avatar.checkpoint to it; neural mode also needs the SMPL-X body (body.smplx_models), or use "
                 "avatar.mode=classic")
-    raise DinarError("the neural avatar is not run by the pipeline's avatar stage yet",
-                     fix="run `dinar infer --ckpt_path <ddpm-epoch=24.ckpt> --data_root RUNS/<person>` on this "
-                         "workspace, or use avatar.mode=classic")
+    if body_kind(cfg.body) != "smplx":
+        raise DinarError("avatar.mode 'neural' needs the SMPL-X body (DINAR's networks were trained on it); the fit "
+                         "used Anny", fix="set --smplx-models DIR (and body.model smplx), or use avatar.mode=classic")
+    from tasks.infer import InferOptions, infer
+
+    options = InferOptions(neural=cfg.neural, smplx_models=Path(cfg.body.smplx_models) if cfg.body.smplx_models
+                           else None, uv_assets=Path(cfg.body.uv_assets) if cfg.body.uv_assets else None,
+                           run_name="run", write_frames=False)
+    result = infer(cfg.avatar.checkpoint, neural_dir(ws), ws.root, options)
+    meta = {"mode": "neural", "body": "smplx", "checkpoint": str(Path(cfg.avatar.checkpoint).resolve()),
+            "frames": result.persons, "data_dicts": [ws.rel(p) for p in result.data_dicts],
+            "finetuned": [ws.rel(p) for p in result.finetuned], "videos": [ws.rel(p) for p in result.videos],
+            "seconds": result.seconds}
+    outputs = [*result.data_dicts, *result.finetuned, *result.videos,
+               atomic_write_json(ws.avatar_dir / "avatar.json", meta)]
+    return StageOutput(outputs=outputs, info={"mode": "neural", "seconds": result.seconds})
 
 
 def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     """Classic texture from every frame; writes texture.png, provenance.png and avatar.json."""
     if cfg.avatar.mode == "neural":
-        return _neural(cfg)
+        return _neural(ws, cfg)
     classic = cfg.avatar.classic
     classic.validate()
     frames = ws.frames()
@@ -229,5 +249,5 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                        info={"body": body.kind, "texture_size": int(classic.texture_size), **fractions})
 
 
-STAGE = Stage(name="avatar", version="1", after=("fit",), sections=("body", "avatar"), inputs=avatar_inputs,
+STAGE = Stage(name="avatar", version="1", after=("fit",), sections=("body", "avatar", "neural"), inputs=avatar_inputs,
               run=build_avatar, tools=("torch",))

@@ -110,8 +110,9 @@ class AvatarConfig:
 
     mode: Literal["classic", "neural"] = "classic"
     """`classic`: the photo unwrapped into the body's UV texture, completed by symmetry, front/back transfer and a
-    fill (no network, any body). `neural`: DINAR's neural texture + diffusion inpainting (SMPL-X body and DINAR's
-    checkpoint needed; run by `dinar infer` for now)."""
+    fill (no network, any body). `neural`: DINAR's neural texture + diffusion inpainting + finetuning (SMPL-X body and
+    DINAR's checkpoint needed; the `neural` section sizes it), written in DINAR's layout under ``avatar/neural/``;
+    `render` then takes its video, `export` writes no GLB for it."""
     classic: ClassicAvatarConfig = field(default_factory=ClassicAvatarConfig)
     """Texture size (``classic.texture_size``, default 256 as DINAR) and the unwrap / inpainting weights. The SMPL-X
     UV layout is read from ``body.uv_assets`` (or ``classic.uv_assets`` when that is unset)."""

@@ -139,6 +139,8 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
 
 
 def export_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
+    if cfg.avatar.mode == "neural":
+        return [ws.avatar_dir / "avatar.json"]
     inputs = [texture_path(ws), ws.avatar_dir / "avatar.json"] + body_inputs(ws, cfg)
     spec = cfg.render.motion
     if cfg.export.animation and spec not in BUILTIN_MOTIONS and Path(spec).expanduser().is_file():
@@ -149,6 +151,9 @@ def export_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
 def export(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     if not cfg.export.glb:
         return StageOutput(outputs=[], info={"glb": None})
+    if cfg.avatar.mode == "neural":
+        raise DinarError("a GLB carries an RGB texture, and a neural avatar's look comes from its neural renderer",
+                         fix="set export.glb=false for neural avatars, or run avatar.mode=classic for a GLB")
     r = export_avatar(ws, cfg)
     i = r.info
     return StageOutput(outputs=[r.path], warnings=r.warnings,

@@ -12,6 +12,8 @@ never leaves the picture and the camera never jumps.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +23,7 @@ import torch
 
 from dinar_core.body import AnnyParams
 from dinar_core.body.smplx_model import SMPLXParams
-from dinar_core.errors import MotionError
+from dinar_core.errors import DinarError, MotionError
 from dinar_core.export.video import VideoConfig, write_mp4
 from dinar_core.motion import (SMPLX_SKELETON, Motion, anny_skeleton, apply_ground_offsets, ground_offsets,
                                load_motion, procedural_motion, resample)
@@ -32,7 +34,7 @@ from tasks.avatar import FitFrame, load_avatar, texture_path, write_png
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
 from tasks.runner import Stage, StageOutput
-from tasks.workspace import Workspace
+from tasks.workspace import Workspace, atomic_path
 
 BUILTIN_MOTIONS = ("turntable", "walk", "wave", "rest")
 UPRIGHT = np.array([np.pi, 0.0, 0.0])
@@ -195,9 +197,21 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
                         round(time.perf_counter() - t0, 3))
 
 
+def _neural_videos(ws: Workspace) -> list[Path] | None:
+    """The videos DINAR's neural renderer made for a `neural` avatar (None for a classic avatar)."""
+    meta_path = ws.avatar_dir / "avatar.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    return [ws.root / v for v in meta["videos"]] if meta.get("mode") == "neural" else None
+
+
 def render_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     from tasks.avatar import body_inputs
 
+    neural = _neural_videos(ws)
+    if neural is not None:
+        return [ws.avatar_dir / "avatar.json", *neural]
     inputs = [texture_path(ws), ws.avatar_dir / "avatar.json"] + body_inputs(ws, cfg)
     spec = cfg.render.motion
     if spec not in BUILTIN_MOTIONS and Path(spec).expanduser().is_file():
@@ -206,6 +220,14 @@ def render_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
 
 
 def render(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
+    neural = _neural_videos(ws)
+    if neural is not None:  # the neural renderer already drew the avatar's video (avatar stage, DINAR's layout)
+        if not neural:
+            raise DinarError(f"the neural avatar of {ws.person} has no video", fix="rerun the avatar stage")
+        video = ws.renders_dir / "video.mp4"
+        with atomic_path(video) as tmp:
+            shutil.copyfile(neural[0], tmp)
+        return StageOutput(outputs=[video], info={"mode": "neural", "video": ws.rel(video)})
     result = render_avatar(ws, cfg)
     return StageOutput(outputs=[result.video, *result.views],
                        info={"motion": cfg.render.motion, "frames": result.num_frames,

@@ -1,0 +1,63 @@
+"""The `avatar` stage in `neural` mode runs DINAR's pipeline on the workspace (a synthetic checkpoint, tiny sizes);
+`render` then takes the neural renderer's video; `export` explains why a neural avatar has no GLB."""
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import torch
+
+from dinar_core.avatar.config import NeuralAvatarConfig
+from dinar_core.body.dinar_pickle import write_dinar_pickle
+from dinar_core.compat.checkpoint import lightning_checkpoint, to_dinar_state_dict
+from dinar_core.export.video import read_video_info
+from dinar_core.nets.dinar import DinarModel
+from tasks.config import PipelineConfig, override
+from tasks.runner import prepare_person, run_stage
+from tasks.stages import get_stage
+from tasks.workspace import DONE, FAILED
+from tests.helpers.neural_scene import make_scene
+
+
+def test_neural_mode_through_the_stages(tmp_path):
+    models = tmp_path / "smplx_models"
+    scene = make_scene(models)
+    neural = NeuralAvatarConfig.tiny(num_faces=scene.layout.uv_faces.shape[0], num_uv_verts=scene.layout.uv.shape[0])
+    torch.manual_seed(0)
+    model = DinarModel(neural.dinar_config(), uv_faces=scene.layout.uv_faces, uv_values=scene.layout.uv)
+    ckpt = tmp_path / "ddpm-epoch=24.ckpt"
+    torch.save(lightning_checkpoint(to_dinar_state_dict(model), epoch=24), ckpt)
+
+    cfg = override(PipelineConfig(), {"body": {"model": "smplx", "smplx_models": str(models), "device": "cpu"},
+                                      "avatar": {"mode": "neural", "checkpoint": str(ckpt)},
+                                      "render": {"fps": 2.0, "seconds": 1.0}})
+    cfg = dataclasses.replace(cfg, neural=dataclasses.replace(
+        neural, video=dataclasses.replace(neural.video, max_frames=3)))
+    src = tmp_path / "p0.png"
+    cv2.imwrite(str(src), cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR))
+    ws = prepare_person(tmp_path / "runs" / "p0", [src], cfg)
+    for d in (ws.rgb_dir, ws.segm_dir, ws.smplx_dir):
+        d.mkdir(parents=True)
+    cv2.imwrite(str(ws.rgb("p0")), cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(ws.segm("p0")), np.repeat(scene.segm[..., None], 3, 2))
+    write_dinar_pickle(ws.smplx("p0"), scene.params)
+    manifest = ws.read_manifest()
+    for stage in ("ingest", "segment", "keypoints", "fit"):
+        manifest["stages"][stage] = {"status": DONE}
+    ws.write_manifest(manifest)
+
+    out = run_stage(get_stage("avatar"), ws.root, cfg)
+    assert out.status == DONE, ws.stage_record("avatar").get("error")
+    meta = json.loads((ws.avatar_dir / "avatar.json").read_text())
+    assert meta["mode"] == "neural" and meta["frames"] == ["p0"] and len(meta["data_dicts"]) == 1
+    assert (ws.root / meta["data_dicts"][0]).is_file()
+
+    assert run_stage(get_stage("render"), ws.root, cfg).status == DONE
+    info = read_video_info(ws.renders_dir / "video.mp4")
+    assert info.num_frames >= 1 and info.width == neural.image_size
+
+    out = run_stage(get_stage("export"), ws.root, cfg)
+    assert out.status == FAILED and "neural renderer" in ws.stage_record("export")["error"]["message"]
+    cfg = override(cfg, {"export": {"glb": False}})
+    assert run_stage(get_stage("export"), ws.root, cfg).status == DONE
