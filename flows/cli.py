@@ -94,6 +94,14 @@ def _print_summary(summary: dict) -> None:
     for path in summary.get("ignored", []):
         console.print(f"  [dim]ignored (not a photo): {path}[/dim]")
     console.print(f"results: [bold]{summary['runs']}[/bold]")
+    from tasks.discover import find_workspaces
+
+    shown = 0
+    for ws in find_workspaces(Path(summary["runs"])):
+        for label, path in (("video", ws.renders_dir / "video.mp4"), ("glb", ws.avatar_dir / "avatar.glb")):
+            if path.is_file() and shown < 20:
+                console.print(f"  {label}: {path}")
+                shown += 1
     console.print(f"report:  [bold]{summary['report']}[/bold]")
 
 
