@@ -79,3 +79,17 @@ def make_scene(model_dir: Path, image_size: tuple[int, int] = (96, 80), yaw: flo
     rgb = (colours[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     segm = (r.mask[0, 0].numpy() * 255).astype(np.uint8)
     return NeuralScene(body, layout, params, K, rgb, segm)
+
+
+def write_tiny_checkpoint(scene: NeuralScene, path: Path, seed: int = 0):
+    """A tiny random DinarModel for `scene`'s UV layout, saved at `path` in DINAR's key layout wrapped as Lightning
+    does. Returns its NeuralAvatarConfig."""
+    from dinar_core.avatar.config import NeuralAvatarConfig
+    from dinar_core.compat.checkpoint import lightning_checkpoint, to_dinar_state_dict
+    from dinar_core.nets.dinar import DinarModel
+
+    cfg = NeuralAvatarConfig.tiny(num_faces=scene.layout.uv_faces.shape[0], num_uv_verts=scene.layout.uv.shape[0])
+    torch.manual_seed(seed)
+    model = DinarModel(cfg.dinar_config(), uv_faces=scene.layout.uv_faces, uv_values=scene.layout.uv)
+    torch.save(lightning_checkpoint(to_dinar_state_dict(model), epoch=24), path)
+    return cfg

@@ -6,15 +6,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.body.dinar_pickle import write_dinar_pickle
-from dinar_core.compat.checkpoint import lightning_checkpoint, to_dinar_state_dict
 from dinar_core.errors import CheckpointError, DatasetError, MissingModelError
-from dinar_core.nets.dinar import DinarModel
 from tasks.infer import InferOptions, infer, load_neural_config
-from tests.helpers.neural_scene import make_scene
+from tests.helpers.neural_scene import make_scene, write_tiny_checkpoint
 
 DATA_DICT_KEYS = {"ntexture", "normal_angles", "calibration_matrix", "verts", "person_id", "fake_rgb", "fake_segm",
                   "diffusion_ntexture", "mask", "smplx_param"}
@@ -25,11 +22,8 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("infer")
     models = root / "smplx_models"
     scene = make_scene(models)
-    cfg = NeuralAvatarConfig.tiny(num_faces=scene.layout.uv_faces.shape[0], num_uv_verts=scene.layout.uv.shape[0])
-    torch.manual_seed(0)
-    model = DinarModel(cfg.dinar_config(), uv_faces=scene.layout.uv_faces, uv_values=scene.layout.uv)
     ckpt = root / "ddpm-epoch=24.ckpt"
-    torch.save(lightning_checkpoint(to_dinar_state_dict(model), epoch=24), ckpt)
+    cfg = write_tiny_checkpoint(scene, ckpt)
     data = root / "data"
     for d in ("rgb", "segm", "smplx"):
         (data / d).mkdir(parents=True)

@@ -6,28 +6,21 @@ import json
 
 import cv2
 import numpy as np
-import torch
 
-from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.body.dinar_pickle import write_dinar_pickle
-from dinar_core.compat.checkpoint import lightning_checkpoint, to_dinar_state_dict
 from dinar_core.export.video import read_video_info
-from dinar_core.nets.dinar import DinarModel
 from tasks.config import PipelineConfig, override
 from tasks.runner import prepare_person, run_stage
 from tasks.stages import get_stage
 from tasks.workspace import DONE, FAILED
-from tests.helpers.neural_scene import make_scene
+from tests.helpers.neural_scene import make_scene, write_tiny_checkpoint
 
 
 def test_neural_mode_through_the_stages(tmp_path):
     models = tmp_path / "smplx_models"
     scene = make_scene(models)
-    neural = NeuralAvatarConfig.tiny(num_faces=scene.layout.uv_faces.shape[0], num_uv_verts=scene.layout.uv.shape[0])
-    torch.manual_seed(0)
-    model = DinarModel(neural.dinar_config(), uv_faces=scene.layout.uv_faces, uv_values=scene.layout.uv)
     ckpt = tmp_path / "ddpm-epoch=24.ckpt"
-    torch.save(lightning_checkpoint(to_dinar_state_dict(model), epoch=24), ckpt)
+    neural = write_tiny_checkpoint(scene, ckpt)
 
     cfg = override(PipelineConfig(), {"body": {"model": "smplx", "smplx_models": str(models), "device": "cpu"},
                                       "avatar": {"mode": "neural", "checkpoint": str(ckpt)},
