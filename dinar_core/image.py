@@ -5,12 +5,8 @@ Images are numpy arrays in (H, W, C) layout; 8-bit RGB means uint8 with channels
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-
-try:  # cv2 is a dependency, but keep the maths importable without it (resize falls back to Pillow).
-    import cv2
-except ImportError:  # pragma: no cover
-    cv2 = None
 
 
 def to_rgb8(pixels: np.ndarray, alpha_background: int = 255) -> np.ndarray:

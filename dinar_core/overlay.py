@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-
-try:
-    import cv2
-except ImportError:  # pragma: no cover
-    cv2 = None
 
 from dinar_core.keypoints.openpose import BODY_25_EDGES, BODY_25_NAMES, HAND_EDGES, Keypoints2D
 

@@ -24,7 +24,7 @@ from tasks.report import write_report
 from tasks.runner import StageOutcome, prepare_person, record_crash, run_stage, stage_is_fresh
 from tasks.stages import get_stage, stage_names, stages_between
 from tasks.status import runs_status, summarize
-from tasks.workspace import BLOCKED, DONE, FAILED, Workspace
+from tasks.workspace import BLOCKED, DONE, FAILED, Workspace, safe_id
 
 # Progress observers, called as (stage, person, status) whenever a stage task finishes. The CLI adds its
 # progress bars here; a flow run by Prefect alone has none.
@@ -127,8 +127,6 @@ def process_person(photos: str, out: str, person: str | None = None, config: dic
     stages = [s.name for s in stages_between(None, until)]
     src = Path(photos)
     sources = [src.resolve()] if src.is_file() else [p for ps in discover_persons(src).persons for p in ps.sources]
-    from tasks.workspace import safe_id
-
     ws = prepare_person(Path(out) / (person or safe_id(src.stem if src.is_file() else src.name)), sources, cfg)
     counts = _collect(_submit_chain(ws, stages, to_dict(cfg), set(stages) if force else set()))
     return _finish(Path(out), stages, counts)
@@ -190,5 +188,5 @@ def direct_process_folder(photos: str, out: str, config: PipelineConfig, until: 
     return {"executed": executed}
 
 
-__all__ = ["process_folder", "process_person", "rerun", "stage_task", "PROGRESS_HOOKS", "DONE",
+__all__ = ["process_folder", "process_person", "rerun", "stage_task", "PROGRESS_HOOKS",
            "direct_process_folder"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.ingest import IMAGE_SUFFIXES
 from tasks.workspace import MANIFEST, Workspace, unique_ids
 
 # Files that sit beside photos and are clearly not photos: never made into persons.
@@ -58,10 +57,6 @@ def discover_persons(photos: Path) -> Discovery:
             candidates.append((entry.stem, [entry.resolve()]))
     ids = unique_ids([name for name, _ in candidates])
     return Discovery([PersonSource(pid, files) for pid, (_, files) in zip(ids, candidates)], ignored)
-
-
-def is_probably_photo(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def find_workspaces(runs: Path) -> list[Workspace]:

@@ -115,11 +115,8 @@ def _to_video_frame(frame: np.ndarray):
     libswscale convert rgb24 inside the encoder call, and gives the same pixels within rounding.
     """
     import av
+    import cv2
 
-    try:
-        import cv2
-    except ImportError:  # pragma: no cover - OpenCV is a core dependency; kept for a minimal install
-        return av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
     return av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420),
                                       format="yuv420p")
 

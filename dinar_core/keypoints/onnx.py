@@ -13,15 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from dinar_core.errors import MissingModelError
 from dinar_core.keypoints.openpose import Keypoints2D
-
-try:
-    import cv2
-except ImportError:  # pragma: no cover
-    cv2 = None
 
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 STD = np.array([58.395, 57.12, 57.375], np.float32)

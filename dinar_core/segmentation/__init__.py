@@ -14,12 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
-
-try:  # opencv is a dependency; connected components are far faster there than in numpy/scipy
-    import cv2
-except ImportError:  # pragma: no cover
-    cv2 = None
 
 from dinar_core.errors import NoPersonError
 from dinar_core.segmentation.user_masks import binarize_user_mask

@@ -11,14 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from dinar_core.errors import MissingModelError
-
-try:
-    import cv2
-except ImportError:  # pragma: no cover
-    cv2 = None
 
 # rembg's U2-Net normalisation: the image divided by its maximum, then ImageNet mean/std.
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
