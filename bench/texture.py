@@ -44,8 +44,7 @@ def _run(sizes: tuple[int, ...], repeats: int, frames: int) -> dict:
     from dinar_core.render import make_K
     from dinar_core.texture import (ClassicAvatarConfig, inpaint_texture, render_textured, transfer_maps, unwrap)
     from dinar_core.texture import mirror as mirror_mod
-    from tests.helpers.texture_meshes import smplx_uv_body, to_camera
-    from tests.unit.test_texture_roundtrip import clothing_texture
+    from tests.helpers.texture_meshes import clothing_texture, smplx_uv_body, to_camera
 
     assets = Path(os.environ.get("DINAR_UV_ASSETS", "/work/shared/reference/dinar-smplx-data"))
     rest, layout = smplx_uv_body(assets)

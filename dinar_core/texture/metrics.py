@@ -55,10 +55,14 @@ def ssim_map(a: Tensor, b: Tensor, peak: float = 1.0, window: int = 11, sigma: f
 
 
 def masked_ssim(a: Tensor, b: Tensor, mask: Tensor | None = None, peak: float = 1.0) -> float:
-    """Mean SSIM over the masked pixels (see :func:`ssim_map`). a, b: (B, C, H, W); mask: (B, 1, H, W)."""
+    """Mean SSIM over the masked pixels (see :func:`ssim_map`). a, b: (B, C, H, W); mask: (B, 1, H, W).
+
+    Both images are set to 0 outside the mask first, so the windows of pixels at the mask's edge compare what is
+    inside it only: SSIM "on the body" is not charged for whatever lies beyond the body's outline (for a fitted body,
+    background where the photo still shows the person; that silhouette error is measured by IoU, not here)."""
     _check(a, b, mask)
-    s = ssim_map(a, b, peak)
     if mask is None:
-        return float(s.mean())
+        return float(ssim_map(a, b, peak).mean())
     m = mask.float()
+    s = ssim_map(a.float() * m, b.float() * m, peak)
     return float((s * m).sum() / m.sum().clamp_min(1))

@@ -8,6 +8,8 @@
   enclosed volume up). The result has a head, a torso, arms and legs in roughly a star pose, oriented in SMPL-X's
   frame (x = the body's left, y up, z forward) from smplx's landmark vertices, 1.7 m tall. Eyeballs (separate
   components) are shrunk into the head. ~3-4 s, cached per process.
+- :func:`clothing_texture`: a known full texture defined on the body (skin, shirt, trousers by rest-pose height,
+  stripes, a fine UV checker), so a body's back resembles its front as people's do.
 - Camera helpers: model frame -> DINAR camera frame (facing the camera).
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from dinar_core.body.base import UVLayout
+from dinar_core.texture import pad_outside, texel_map, texel_points
 
 
 def ellipsoid_body(n_lat: int = 48, n_lon: int = 64, radii=(0.2, 0.85, 0.13)) -> tuple[torch.Tensor, UVLayout]:
@@ -178,3 +181,22 @@ def smplx_uv_body(assets_dir: str | Path, iters: int = 200) -> tuple[torch.Tenso
     uv, uf, vi = uv.astype(np.float32), uf.astype(np.int64), vi.astype(np.int64)
     return torch.from_numpy(X.copy()), UVLayout(torch.from_numpy(uv.copy()), torch.from_numpy(uf.copy()),
                                                 torch.from_numpy(vi.copy()))
+
+
+def clothing_texture(rest: torch.Tensor, layout, T: int) -> torch.Tensor:
+    """(T, T, 3): skin / shirt / trousers by rest-pose height and arm reach, stripes, an 8-texel UV checker."""
+    tm = texel_map(layout, T)
+    p = texel_points(rest[None], layout, tm)[0][0]
+    lo, hi = rest[:, 1].min(), rest[:, 1].max()
+    h = (p[:, 1] - lo) / (hi - lo)
+    col = torch.tensor([0.87, 0.68, 0.55]).repeat(len(p), 1)
+    arm = p[:, 0].abs() > 0.22
+    col[(h > 0.45) & (h < 0.82) & ~arm] = torch.tensor([0.75, 0.15, 0.2])
+    col[h <= 0.45] = torch.tensor([0.15, 0.25, 0.55])
+    col = col * (0.8 + 0.2 * (0.5 + 0.5 * torch.sin(h * 2 * np.pi * 25)))[:, None]
+    i, j = tm.flat // T, tm.flat % T
+    checker = (((i // (T // 64)) + (j // (T // 64))) % 2).float()
+    col = (col + 0.08 * (checker[:, None] - 0.5)).clamp(0, 1)
+    tex = torch.zeros(T * T, 3)
+    tex[tm.flat] = col
+    return pad_outside(tex.view(T, T, 3), tm.inside)

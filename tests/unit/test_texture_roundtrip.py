@@ -9,36 +9,16 @@ must beat a flat mean-colour texture.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from dinar_core.render import make_K
-from dinar_core.texture import (ClassicAvatarConfig, PhotoView, build_mirror_map, classic_texture, pad_outside,
-                                render_textured, texel_map, texel_points)
+from dinar_core.texture import (ClassicAvatarConfig, PhotoView, build_mirror_map, classic_texture, render_textured,
+                                texel_map)
 from dinar_core.texture.metrics import masked_psnr, masked_ssim
-from tests.helpers.texture_meshes import smplx_uv_body, to_camera
+from tests.helpers.texture_meshes import clothing_texture, smplx_uv_body, to_camera
 
 H = 512
-
-
-def clothing_texture(rest: torch.Tensor, layout, T: int) -> torch.Tensor:
-    """(T, T, 3): skin / shirt / trousers by rest-pose height and arm reach, stripes, an 8-texel UV checker."""
-    tm = texel_map(layout, T)
-    p = texel_points(rest[None], layout, tm)[0][0]
-    lo, hi = rest[:, 1].min(), rest[:, 1].max()
-    h = (p[:, 1] - lo) / (hi - lo)
-    col = torch.tensor([0.87, 0.68, 0.55]).repeat(len(p), 1)
-    arm = p[:, 0].abs() > 0.22
-    col[(h > 0.45) & (h < 0.82) & ~arm] = torch.tensor([0.75, 0.15, 0.2])
-    col[h <= 0.45] = torch.tensor([0.15, 0.25, 0.55])
-    col = col * (0.8 + 0.2 * (0.5 + 0.5 * torch.sin(h * 2 * np.pi * 25)))[:, None]
-    i, j = tm.flat // T, tm.flat % T
-    checker = (((i // (T // 64)) + (j // (T // 64))) % 2).float()
-    col = (col + 0.08 * (checker[:, None] - 0.5)).clamp(0, 1)
-    tex = torch.zeros(T * T, 3)
-    tex[tm.flat] = col
-    return pad_outside(tex.view(T, T, 3), tm.inside)
 
 
 @pytest.fixture(scope="module")
