@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dinar_core.body.dinar_pickle import write_dinar_pickle
+from dinar_core.body.joint_maps import BODY25_NAMES
 from dinar_core.fitting import fit_body
 from dinar_core.keypoints import read_openpose_json
 from dinar_core.keypoints.openpose import Keypoints2D
@@ -95,12 +96,17 @@ def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
             "reprojection_error_px": m.reprojection_error_px, "reprojection_error_rel": m.reprojection_error_rel,
             "reprojection_error_px_all": m.reprojection_error_px_all, "mask_iou": m.mask_iou,
             "body_height_px": m.body_height_px, "partial_body": bool(result.partial_body[i]),
+            "dropped_keypoints": [BODY25_NAMES[k] for k in result.dropped_keypoints[i]],
         }
         check = cfg.fit_check
         if m.reprojection_error_rel > check.max_reprojection_error_rel or m.mask_iou < check.min_mask_iou:
             warnings.append(f"PoorFit: {frame}: reprojection error {m.reprojection_error_rel:.1%} of the body "
                             f"height, mask IoU {m.mask_iou:.2f} (thresholds {check.max_reprojection_error_rel:.0%},"
                             f" {check.min_mask_iou:.2f}); look at fit/{frame}_overlay.png")
+        if result.dropped_keypoints[i]:
+            names = ", ".join(BODY25_NAMES[k] for k in result.dropped_keypoints[i])
+            warnings.append(f"CutLegKeypoints: {frame}: {names} dropped: they lie at the photo's bottom edge where the "
+                            f"body runs out of the picture (fit.cut_edge_margin)")
         if result.partial_body[i]:
             warnings.append(f"PartialBody: {frame}: the legs are not visible; only the visible part is fitted")
     metrics = {

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
@@ -87,7 +87,11 @@ class FitConfig:
     w_silhouette_outside: float = 20.0
     """Projected vertices outside the mask (mean squared outside distance)."""
     w_silhouette_coverage: float = 20.0
-    """Mask outline farther than the body's outline (mean squared distance to the nearest projected vertex)."""
+    """Mask outline farther than the body's outline (mean robust squared distance to the nearest projected
+    vertex)."""
+    silhouette_sigma: float = 0.05
+    """Geman-McClure scale of the coverage term, as a fraction of the body height: mask outline further than this
+    from the body (a held object, a loose coat) pulls with bounded force instead of bending the body towards it."""
     w_betas: float = 0.05
     w_pose: float = 0.02
     w_limits: float = 50.0
@@ -116,6 +120,11 @@ class FitConfig:
     mask_pad: float = 0.25
     """The outside-distance map extends this fraction of the image beyond each side (border replicated, so a
     mask cut by the frame continues beyond it and the body may leave the picture there)."""
+    cut_edge_margin: float = 0.08
+    """Where the mask runs off the bottom of the photo (the legs continue below the frame), knee, ankle and foot
+    keypoints within this fraction of the image height of that edge are dropped: a landmark model still places
+    them, guessing from the visible part (on an upper-body portrait, a 'knee' on the hands a hip's width below the
+    hip), and the fit would fold the leg up towards the camera to reach it. 0 keeps them."""
     min_body_fraction: float = 0.05
     """A mask that holds fewer than this fraction of the detected body keypoints shows someone (or something)
     else: MaskError."""
@@ -166,6 +175,8 @@ class BodyFit:
     partial_body: per frame, True when the legs are not seen (both ankles missing or outside the image).
     metrics: per frame :class:`FrameMetrics`; stages: :class:`StageReport` per stage run.
     seconds: wall time of the fit (metrics included).
+    dropped_keypoints: per frame, the OpenPose indices of leg keypoints dropped at a cut frame edge
+        (``FitConfig.cut_edge_margin``).
     """
 
     variables: FitVariables
@@ -180,6 +191,7 @@ class BodyFit:
     metrics: list[FrameMetrics]
     stages: list[StageReport]
     seconds: float = 0.0
+    dropped_keypoints: list[list[int]] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -279,6 +291,24 @@ def _prepare_masks(masks: Sequence[np.ndarray | None], image_sizes, cfg: FitConf
         has_mask=torch.tensor([m is not None for m in masks], device=device))
 
 
+def drop_cut_leg_keypoints(target: np.ndarray, masks: Sequence[np.ndarray | None], margin: float) -> list[list[int]]:
+    """Zero the confidence of leg keypoints near the bottom edge of frames whose mask is cut by that edge
+    (``FitConfig.cut_edge_margin``). target: (B, 137, 3), changed in place. Returns the dropped indices per frame."""
+    dropped: list[list[int]] = []
+    for b, mask in enumerate(masks):
+        gone: list[int] = []
+        if mask is not None and margin > 0:
+            m = np.asarray(mask, bool)
+            H = m.shape[0]
+            if m[-1].any():
+                for k in LEG_KEYPOINTS:
+                    if target[b, k, 2] > 0 and target[b, k, 1] >= H * (1.0 - margin):
+                        target[b, k] = 0.0
+                        gone.append(k)
+        dropped.append(gone)
+    return dropped
+
+
 def _leg_prior_mask(spec: BodySpec, target: np.ndarray) -> np.ndarray:
     """(B, Jb) 1 for leg joints whose keypoints below them are all unseen (they get pulled to rest)."""
     B = target.shape[0]
@@ -313,6 +343,11 @@ class _Problem:
 
 # (lower pair, upper pair) of BODY_25 indices: mid-hip (8) -> neck (1); ankles (11, 14) -> mid-hip (8).
 _LEAN_SEGMENTS = torch.tensor([[[8, 8], [1, 1]], [[11, 14], [8, 8]]])
+# Each thigh and shin (lower end first): an unseen one should hang straight down, as a standing person's does.
+# Without this, a partial body (legs out of the picture) bends its unseen legs towards the camera, where they
+# project into the photo and cover the mask of whatever is at the bottom of the picture (arms, a held object).
+_LEG_BONES = torch.tensor([[[RKNEE, RKNEE], [RHIP, RHIP]], [[RANKLE, RANKLE], [RKNEE, RKNEE]],
+                           [[LKNEE, LKNEE], [LHIP, LHIP]], [[LANKLE, LANKLE], [LKNEE, LKNEE]]])
 
 
 def _objective(p: _Problem, v: FitVariables, stage: str, prior_scale: float = 1.0,
@@ -345,7 +380,8 @@ def _objective(p: _Problem, v: FitVariables, stage: str, prior_scale: float = 1.
             front = (verts[..., 2] > 1e-3).to(verts2d)  # (B, V')
             outside = losses.silhouette_outside_loss(verts2d + p.sil.pad[:, None, None], p.sil.dt, p.sil.size,
                                                      p.scale, front)
-            cover = losses.silhouette_coverage_loss(verts2d, p.sil.outline, p.sil.outline_w, p.scale)
+            cover = losses.silhouette_coverage_loss(verts2d, p.sil.outline, p.sil.outline_w, p.scale,
+                                                     cfg.silhouette_sigma or None)
             total = total + 1e4 * silhouette_scale * has * (cfg.w_silhouette_outside * outside
                                                              + cfg.w_silhouette_coverage * cover)
         up = axis_angle_to_matrix(v.global_orient)[:, :, 1]  # (B, 3) canonical +y in the camera frame
@@ -353,6 +389,9 @@ def _objective(p: _Problem, v: FitVariables, stage: str, prior_scale: float = 1.
         segments = _LEAN_SEGMENTS.to(kp.device)
         seen = (p.target[:, segments.flatten(1), 2] > 0).all(-1).to(kp)  # (B, S): only segments both ends seen
         total = total + cfg.w_upright_body * losses.lean_penalty(kp, segments, seen)
+        bones = _LEG_BONES.to(kp.device)
+        unseen = (p.target[:, bones[:, 0, 0], 2] <= 0).to(kp)  # (B, 4): the bone's lower end not detected
+        total = total + cfg.w_upright_body * losses.lean_penalty(kp, bones, unseen)
         pose = v.body_pose  # (B, Jb, 3)
         rest = torch.zeros_like(pose[0]) if spec.pose_rest is None else spec.pose_rest.to(pose)
         total = total + prior_scale * cfg.w_betas * losses.l2_prior(v.betas - spec.betas_rest)
@@ -465,6 +504,7 @@ def fit_body(body, keypoints: Sequence, masks: Sequence[np.ndarray | None], imag
     fb = as_fit_body(body)
     spec = fb.spec
     target_np = _stack_keypoints(keypoints, image_sizes)  # (B, 137, 3)
+    dropped = drop_cut_leg_keypoints(target_np, masks, cfg.cut_edge_margin)
     sil = _prepare_masks(masks, image_sizes, cfg, device)
     scale_np = np.array([body_height_px(None if m is None else np.asarray(m, bool), target_np[b, BODY])
                          for b, m in enumerate(masks)], np.float32)
@@ -535,4 +575,4 @@ def fit_body(body, keypoints: Sequence, masks: Sequence[np.ndarray | None], imag
     params = fb.to_params(v) if hasattr(fb, "to_params") else None
     return BodyFit(variables=v, params=params, vertices=out.vertices, faces=fb.faces, keypoints3d=kp3,
                    keypoints2d=kp2, K=K, image_sizes=image_sizes, partial_body=partial, metrics=metrics,
-                   stages=stages, seconds=time.perf_counter() - t0)
+                   stages=stages, seconds=time.perf_counter() - t0, dropped_keypoints=dropped)

@@ -72,18 +72,22 @@ def silhouette_outside_loss(points: Tensor, outside_dt: Tensor, size: Tensor, sc
     return (weight * d * d).sum(-1) / weight.sum(-1).clamp_min(1.0)
 
 
-def silhouette_coverage_loss(points: Tensor, mask_points: Tensor, mask_weight: Tensor, scale: Tensor) -> Tensor:
+def silhouette_coverage_loss(points: Tensor, mask_points: Tensor, mask_weight: Tensor, scale: Tensor,
+                              sigma: float | None = None) -> Tensor:
     """Penalise mask pixels far from the projected body: one-sided chamfer from mask boundary samples to the
     nearest projected vertex (the body's outline vertices are the nearest ones to the mask's outline).
 
     points: (B, V, 2) projected vertices (pixels); mask_points: (B, M, 2) samples of the mask boundary;
-    mask_weight: (B, M) 1 for real samples, 0 for padding; scale: (B,). Returns (B,) the weighted mean of
-    ``(min_v |p_m - v| / scale)^2``.
+    mask_weight: (B, M) 1 for real samples, 0 for padding; scale: (B,); sigma: Geman-McClure scale in units of
+    ``scale`` (None: plain squares). Returns (B,) the weighted mean of ``GM((min_v |p_m - v| / scale)^2)``: robust,
+    because a mask also holds what the person holds or wears loosely (a helmet, a bag), which no pose can cover.
     """
     with torch.no_grad():  # which vertex is nearest is a discrete choice: find it without building a graph
         nearest = torch.cdist(mask_points, points.detach()).argmin(-1)  # (B, M)
     picked = torch.gather(points, 1, nearest[..., None].expand(-1, -1, 2))  # (B, M, 2)
     d2 = ((mask_points - picked) ** 2).sum(-1) / (scale[:, None] ** 2)  # (B, M)
+    if sigma is not None:
+        d2 = geman_mcclure(d2, sigma)
     return (mask_weight * d2).sum(-1) / mask_weight.sum(-1).clamp_min(1.0)
 
 

@@ -32,3 +32,6 @@ def test_upper_body_photo_is_flagged_partial(tmp_path, samples_dir):
     metrics = json.loads((ws.fit_dir / "metrics.json").read_text())["frames"]["p"]
     assert metrics["partial_body"] is True
     assert any("PartialBody" in w for w in ws.stage_record("fit")["warnings"])
+    # mediapipe places a right knee on her glove, 24 px above the bottom edge: dropped, and said so
+    assert metrics["dropped_keypoints"] == ["RKnee"], metrics
+    assert any("CutLegKeypoints" in w and "RKnee" in w for w in ws.stage_record("fit")["warnings"])

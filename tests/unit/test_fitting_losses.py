@@ -73,6 +73,19 @@ def test_silhouette_coverage_chamfer():
     assert pts.grad[0, 1, 1] < 0  # the vertex moves towards the mask point above it
 
 
+def test_silhouette_coverage_is_bounded_with_a_robust_scale():
+    """An outline sample no pose can reach (a held object) costs at most sigma^2, however far it is."""
+    pts = torch.tensor([[[0.0, 0.0], [10.0, 0.0]]])
+    near = torch.tensor([[[0.0, 0.3]]])
+    scale = torch.tensor([10.0])
+    w = torch.ones(1, 1)
+    plain = losses.silhouette_coverage_loss(pts, near, w, scale).item()
+    assert losses.silhouette_coverage_loss(pts, near, w, scale, sigma=0.5).item() == pytest.approx(plain, rel=0.01)
+    for far in (50.0, 500.0, 5000.0):
+        robust = losses.silhouette_coverage_loss(pts, torch.tensor([[[far, far]]]), w, scale, sigma=0.05)
+        assert 0.9 * 0.05 ** 2 < robust.item() <= 0.05 ** 2
+
+
 def test_hinge_limits_zero_inside():
     lower = torch.tensor([[-1.0, -math.inf, 0.0]])
     upper = torch.tensor([[1.0, math.inf, 0.5]])

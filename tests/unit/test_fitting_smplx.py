@@ -154,6 +154,35 @@ def test_upper_body_photo_is_partial_and_invents_no_legs(body):
     knees = fit.variables.body_pose[0, [3, 4]] - rest[[3, 4]]
     assert float(knees.abs().max()) < 0.1  # unseen legs stay at rest
     assert fit.metrics[0].reprojection_error_rel < 0.03
+    assert _leg_bone_lean(fit.keypoints3d[0]) < 0.2  # ... and hang under the hips, not towards the camera
+    assert fit.dropped_keypoints == [[]]  # the crop left no leg keypoint near the cut edge
+
+
+def _leg_bone_lean(kp3: torch.Tensor) -> float:
+    """Largest |sin| of a thigh's or shin's lean towards the camera. kp3: (137, 3) camera frame."""
+    bones = [(9, 10), (10, 11), (12, 13), (13, 14)]  # hip-knee, knee-ankle, right then left
+    d = torch.stack([kp3[a] - kp3[b] for a, b in bones])  # (4, 3)
+    return float((d[:, 2].abs() / d.norm(dim=1)).max())
+
+
+def test_a_guessed_knee_at_a_cut_edge_is_dropped_and_the_leg_hangs(body):
+    """An upper-body photo whose landmark model still placed a knee just above the bottom edge, a hip's width
+    below the hip (the astronaut sample: on her glove): the fit drops it and lets the leg hang."""
+    v = place(body, natural_pose(body, 1, seed=7, scale=0.05, yaw_deg=5.0), SIZE)
+    s = make_scene(body, v, SIZE, seed=2, crop_rows=int(SIZE[0] * 0.5), dropped=0)[0]
+    H = s.image_size[0]
+    assert s.mask[-1].any()  # the body runs off the bottom of the picture
+    kp = dataclasses.replace(s.keypoints, body=s.keypoints.body.copy())
+    hip = kp.body[9]
+    kp.body[10] = (hip[0] - 8.0, H - 4.0, 0.9)  # the guessed right knee, 4 px from the edge
+    fit = fit_body(body, [kp], [s.mask], [s.image_size], FAST)
+    assert fit.dropped_keypoints == [[10]]
+    assert fit.partial_body == [True]
+    assert float(fit.keypoints2d[0, 10, 2]) == 0.0
+    assert _leg_bone_lean(fit.keypoints3d[0]) < 0.2
+    kept = fit_body(body, [kp], [s.mask], [s.image_size], dataclasses.replace(FAST, cut_edge_margin=0.0))
+    assert kept.dropped_keypoints == [[]]  # the margin is the switch; kept, the guess pulls the leg up
+    assert _leg_bone_lean(kept.keypoints3d[0]) > _leg_bone_lean(fit.keypoints3d[0]) + 0.05
 
 
 def _kp(body_rows: dict[int, tuple[float, float, float]]) -> Keypoints2D:
