@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dinar_core.errors import MissingModelError
+from dinar_core.native_logs import filtered_native_stderr
 from dinar_core.keypoints.openpose import FACE_POINTS, Keypoints2D
 
 # Mediapipe pose landmark indices (BlazePose 33).
@@ -177,14 +178,16 @@ class MediapipeKeypointDetector:
         except ImportError as exc:  # pragma: no cover - a dependency
             raise MissingModelError("the mediapipe package is not installed",
                                     fix="pip install mediapipe==0.10.21") from exc
-        self._graph = mp.solutions.holistic.Holistic(
-            static_image_mode=True, model_complexity=1, refine_face_landmarks=False,
-            min_detection_confidence=min_detection_confidence)
+        with filtered_native_stderr():
+            self._graph = mp.solutions.holistic.Holistic(
+                static_image_mode=True, model_complexity=1, refine_face_landmarks=False,
+                min_detection_confidence=min_detection_confidence)
 
     def landmarks(self, rgb: np.ndarray) -> MediapipeLandmarks:
         """rgb: (H, W, 3) uint8 -> landmarks in pixels of `rgb`."""
         h, w = rgb.shape[:2]
-        r = self._graph.process(np.ascontiguousarray(rgb))
+        with filtered_native_stderr():
+            r = self._graph.process(np.ascontiguousarray(rgb))
         return MediapipeLandmarks(
             pose=_to_pixels(r.pose_landmarks, w, h, True),
             face=_to_pixels(r.face_landmarks, w, h, False),

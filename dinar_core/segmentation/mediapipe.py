@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from dinar_core.errors import MissingModelError
+from dinar_core.native_logs import filtered_native_stderr
 
 
 def _solutions():
@@ -35,15 +36,18 @@ class MediapipeSegmenter:
         solutions = _solutions()
         self.model = model
         self.single_person = model == "pose"
-        if model == "pose":
-            self._graph = solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
-                                              min_detection_confidence=min_detection_confidence)
-        else:
-            self._graph = solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        with filtered_native_stderr():
+            if model == "pose":
+                self._graph = solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                                  enable_segmentation=True,
+                                                  min_detection_confidence=min_detection_confidence)
+            else:
+                self._graph = solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
 
     def predict(self, rgb: np.ndarray) -> np.ndarray | None:
         """rgb: (H, W, 3) uint8 -> (H, W) float32 probability, or None when pose found no person."""
-        result = self._graph.process(np.ascontiguousarray(rgb))
+        with filtered_native_stderr():
+            result = self._graph.process(np.ascontiguousarray(rgb))
         prob = result.segmentation_mask
         if prob is None or (self.model == "pose" and result.pose_landmarks is None):
             return None
