@@ -111,6 +111,9 @@ class FitConfig:
     """Stages 2-3: lean of the torso (mid-hip -> neck) and of the legs (mid-ankle -> mid-hip) towards or away from
     the camera (``losses.lean_penalty``). ``w_upright`` constrains only the root's orientation; the pose can still
     lean the body through the spine, hips and ankles, which a far camera cannot see."""
+    w_leg_depth: float = 20.0
+    """Stages 2-3: lean of each seen thigh and shin towards or away from the camera (unseen ones get
+    ``w_upright_body``). A frontal photo cannot tell a leg stepping forward from one stepping back."""
     w_unseen_legs: float = 5.0
     """Pull towards rest for leg joints none of whose keypoints below them are seen."""
     mask_samples: int = 400
@@ -391,7 +394,7 @@ def _objective(p: _Problem, v: FitVariables, stage: str, prior_scale: float = 1.
         total = total + cfg.w_upright_body * losses.lean_penalty(kp, segments, seen)
         bones = _LEG_BONES.to(kp.device)
         unseen = (p.target[:, bones[:, 0, 0], 2] <= 0).to(kp)  # (B, 4): the bone's lower end not detected
-        total = total + cfg.w_upright_body * losses.lean_penalty(kp, bones, unseen)
+        total = total + losses.lean_penalty(kp, bones, cfg.w_upright_body * unseen + cfg.w_leg_depth * (1 - unseen))
         pose = v.body_pose  # (B, Jb, 3)
         rest = torch.zeros_like(pose[0]) if spec.pose_rest is None else spec.pose_rest.to(pose)
         total = total + prior_scale * cfg.w_betas * losses.l2_prior(v.betas - spec.betas_rest)
