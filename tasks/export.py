@@ -3,8 +3,11 @@
 The mesh is the fitted body's shape in its rest (bind) pose, in SMPL-X's canonical frame (y up, facing +z, metres:
 glTF's frame), with the avatar's texture, the model's skeleton and skinning weights. For the SMPL-X body the render
 motion (``render.motion``) is added as an animation; its PCA hands are expanded with the model's own hand
-components and mean (DINAR builds SMPL-X with 6 PCA components and ``flat_hand_mean=False``). Anny's rig has bone
-rest orientations the glTF writer does not model, so its export carries no animation (a warning says so).
+components and mean (DINAR builds SMPL-X with 6 PCA components and ``flat_hand_mean=False``). Anny's bones carry
+their own orientations and it skins from a bind pose that is not its all-zero pose: the GLB holds Anny's bind mesh,
+the bind bone frames (inverse bind matrices), nodes showing the fitted shape in the zero pose, and an animation of
+every bone's local rotation sampled from the model's own posed bone frames, so a viewer's skinning reproduces
+Anny's (up to the four-weights-per-vertex limit of glTF).
 
 The file is read back (``read_glb_info``) and, when Khronos' validator is installed, validated: its error and
 warning counts go into the manifest and any error fails the stage.
@@ -20,12 +23,14 @@ import torch
 
 from dinar_core.body import AnnyParams
 from dinar_core.errors import DinarError
-from dinar_core.export.glb import GLBAnimation, GLBInfo, SkinnedMesh, read_glb_info, write_glb
+from dinar_core.export.glb import (GLBAnimation, GLBInfo, SkinnedMesh, local_transforms, read_glb_info,
+                                   write_glb)
+from dinar_core.motion.rotations import matrix_to_axis_angle
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from tasks.avatar import FitFrame, body_inputs, load_avatar, texture_path
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
-from tasks.render import BUILTIN_MOTIONS, resolve_motion
+from tasks.render import BUILTIN_MOTIONS, CHUNK, resolve_motion
 from tasks.runner import Stage, StageOutput
 from tasks.workspace import Workspace
 
@@ -62,14 +67,57 @@ def smplx_rest_mesh(body: LoadedBody, fit: FitFrame) -> RestMesh:
     return RestMesh(verts[0].cpu().numpy(), joints[0].cpu().numpy())
 
 
-def anny_rest_mesh(body: LoadedBody, fit: FitFrame) -> RestMesh:
-    """Anny with the fitted phenotype, every bone at rest, no global rotation or translation."""
+@dataclass
+class AnnySkeleton:
+    """Anny's skinning frames for the GLB (canonical frame). bind: (J, 4, 4) bone frames of the bind pose, which
+    ``RestMesh.vertices`` are in; zero: (J, 4, 4) bone frames of the all-zero pose (what the nodes show)."""
+
+    bind: np.ndarray
+    zero: np.ndarray
+
+
+def _anny_params(fit: FitFrame, n: int = 1) -> AnnyParams:
+    """n copies of the fitted phenotype, every bone at rest, no global rotation or translation."""
     p = fit.params
-    params = AnnyParams(phenotype=p.phenotype, pose=torch.zeros_like(p.pose),
-                        global_orient=torch.zeros_like(p.global_orient), transl=torch.zeros_like(p.transl))
+    return AnnyParams(phenotype=p.phenotype[:1].expand(n, -1).clone(), pose=torch.zeros_like(p.pose[:1]).expand(
+        n, -1, -1).clone(), global_orient=torch.zeros(n, 3), transl=torch.zeros(n, 3))
+
+
+def anny_rest_mesh(body: LoadedBody, fit: FitFrame) -> tuple[RestMesh, AnnySkeleton]:
+    """Anny with the fitted phenotype in its bind pose (the mesh the skin deforms), and its bone frames."""
     with torch.no_grad():
-        out = body.model(params)
-    return RestMesh(out.vertices[0].cpu().numpy(), out.joints[0].cpu().numpy())
+        verts, bind = body.model.bind_pose(fit.params.phenotype[:1])
+        zero = body.model.bone_poses(_anny_params(fit))
+    bind, zero = bind[0].cpu().double().numpy(), zero[0].cpu().double().numpy()
+    return RestMesh(verts[0].cpu().numpy(), bind[:, :3, 3]), AnnySkeleton(bind, zero)
+
+
+def anny_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str,
+                   skeleton: AnnySkeleton) -> GLBAnimation:
+    """The motion in the canonical frame as every Anny bone's local rotation (from the model's posed bone frames)
+    and the root's translation relative to the zero pose."""
+    m = resolve_motion(motion, body, fit, cfg.render.fps, cfg.render.seconds, frame="canonical")
+    T = m.num_frames
+    params = _anny_params(fit, T)
+    if m.body_pose is not None:
+        params.pose = torch.as_tensor(m.body_pose, dtype=torch.float32).reshape(T, -1, 3)
+    if m.global_orient is not None:
+        params.global_orient = torch.as_tensor(m.global_orient, dtype=torch.float32)
+    if m.transl is not None:
+        params.transl = torch.as_tensor(m.transl - m.transl[:1], dtype=torch.float32)
+    device = body.model.device
+    params = AnnyParams(*(t.to(device) for t in (params.phenotype, params.pose, params.global_orient,
+                                                 params.transl)))
+    with torch.no_grad():
+        world = torch.cat([body.model.bone_poses(params.select(slice(s, s + CHUNK)))
+                           for s in range(0, T, CHUNK)]).cpu().double().numpy()  # (T, J, 4, 4)
+    parents = body.model.parents.cpu().numpy()
+    local = local_transforms(world, parents)
+    root = int(np.flatnonzero(parents < 0)[0])  # Anny's rig has one root
+    root_shift = world[:, root, :3, 3] - skeleton.zero[root, :3, 3]  # (T, 3)
+    name = motion if motion in BUILTIN_MOTIONS else Path(motion).stem
+    return GLBAnimation(rotations=matrix_to_axis_angle(local[..., :3, :3]), fps=m.fps, root_translation=root_shift,
+                        name=name)
 
 
 def smplx_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str) -> GLBAnimation:
@@ -102,20 +150,25 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
     """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``), read it back and validate it."""
     avatar = load_avatar(ws, cfg)
     meta, texture, body, layout, fit = avatar.meta, avatar.texture, avatar.body, avatar.layout, avatar.fit
-    rest = smplx_rest_mesh(body, fit) if body.kind == "smplx" else anny_rest_mesh(body, fit)
+    skeleton, frames = None, {}
+    if body.kind == "smplx":
+        rest = smplx_rest_mesh(body, fit)
+    else:
+        rest, skeleton = anny_rest_mesh(body, fit)
+        frames = {"rest_rotations": skeleton.bind[:, :3, :3], "display_joints": skeleton.zero[:, :3, 3],
+                  "display_rotations": skeleton.zero[:, :3, :3]}
     m = body.model
     mesh = SkinnedMesh.from_uv_layout(
         rest.vertices, m.skinning_weights.cpu().numpy(), m.parents.cpu().numpy(), rest.joints,
         layout.uv.cpu().numpy(), layout.uv_faces.cpu().numpy(), layout.vertex_index.cpu().numpy(), texture=texture,
-        joint_names=tuple(m.joint_names), name=ws.person)
+        joint_names=tuple(m.joint_names), name=ws.person, **frames)
     warnings = []
     animation = None
     if cfg.export.animation if animate is None else animate:
         if body.kind == "smplx":
             animation = smplx_animation(body, fit, cfg, motion or cfg.render.motion)
         else:
-            warnings.append("NoAnimation: the Anny rig is exported without animation (its bones' rest orientations "
-                            "are not modelled by the glTF writer); pose it in Blender or use the SMPL-X body")
+            animation = anny_animation(body, fit, cfg, motion or cfg.render.motion, skeleton)
     path = Path(out) if out is not None else ws.avatar_dir / "avatar.glb"
     path.parent.mkdir(parents=True, exist_ok=True)
     written = write_glb(path, mesh, animation)

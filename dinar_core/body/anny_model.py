@@ -43,6 +43,15 @@ PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 ANNY_TO_CANONICAL = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
+def _homogeneous(R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotations and (..., 3) translations -> (..., 4, 4) rigid transforms."""
+    H = torch.zeros(R.shape[:-2] + (4, 4), dtype=R.dtype, device=R.device)
+    H[..., :3, :3] = R
+    H[..., :3, 3] = t
+    H[..., 3, 3] = 1.0
+    return H
+
+
 def anny_cache_dir(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """Where Anny's built model data is cached: ``explicit`` > ``$ANNY_CACHE_DIR`` (Anny's own variable) >
     ``${DINAR_STATE_DIR:-~/.local/state/dinar-pipeline}/anny-cache``."""
@@ -95,6 +104,10 @@ class AnnyParams:
         return cls(torch.full((batch_size, len(PHENOTYPES)), 0.5, device=device),
                    torch.zeros(batch_size, num_joints, 3, device=device),
                    torch.zeros(batch_size, 3, device=device), torch.zeros(batch_size, 3, device=device))
+
+    def select(self, index: slice | list[int] | torch.Tensor) -> "AnnyParams":
+        """The bodies at ``index`` of the batch."""
+        return AnnyParams(self.phenotype[index], self.pose[index], self.global_orient[index], self.transl[index])
 
     def validate(self, num_joints: int) -> None:
         b = self.batch_size
@@ -220,9 +233,8 @@ class AnnyBody(torch.nn.Module):
         assert matrix.shape[0] == NUM_KEYPOINTS
         return matrix
 
-    def forward(self, params: AnnyParams) -> BodyOutput:
-        """vertices (B, V, 3), joints (B, J, 3) bone heads, source_points (B, J + 33, 3) = joints, 23 COCO points,
-        10 fingertip vertices (left thumb..pinky, right thumb..pinky)."""
+    def _run(self, params: AnnyParams) -> dict:
+        """Anny's own forward for ``params`` (its frame, no global orientation or translation yet)."""
         params.validate(self.num_joints)
         b = params.batch_size
         rot = axis_angle_to_matrix(params.pose).clone()  # (B, J, 3, 3)
@@ -231,18 +243,48 @@ class AnnyBody(torch.nn.Module):
         delta[..., :3, :3] = rot
         delta[..., 3, 3] = 1.0  # (B, J, 4, 4)
         phen = {name: params.phenotype[:, i] for i, name in enumerate(PHENOTYPES)}
-        out = self.anny(pose_parameters=delta, phenotype_kwargs=phen)
+        return self.anny(pose_parameters=delta, phenotype_kwargs=phen)
+
+    def _place(self, params: AnnyParams, root: torch.Tensor, *points: torch.Tensor) -> list[torch.Tensor]:
+        """Canonical-frame points (B, N, 3) rotated by ``global_orient`` about ``root`` (B, 1, 3), then
+        translated by ``transl``."""
+        g = axis_angle_to_matrix(params.global_orient)  # (B, 3, 3)
+        return [(x - root) @ g.transpose(1, 2) + root + params.transl[:, None] for x in points]
+
+    def forward(self, params: AnnyParams) -> BodyOutput:
+        """vertices (B, V, 3), joints (B, J, 3) bone heads, source_points (B, J + 33, 3) = joints, 23 COCO points,
+        10 fingertip vertices (left thumb..pinky, right thumb..pinky)."""
+        out = self._run(params)
         verts = out["vertices"]  # (B, V, 3) Anny frame
         joints = out["bone_poses"][..., :3, 3]  # (B, J, 3)
         coco = self.coco({"vertices": verts})  # (B, 23, 3)
         tips = verts[:, self.fingertip_vertices]  # (B, 10, 3) (empty while the tips are being located)
         points = torch.cat([joints, coco, tips], 1) @ self.frame.T  # (B, J + 33, 3) canonical frame
-        verts = verts @ self.frame.T  # (B, V, 3)
-        g = axis_angle_to_matrix(params.global_orient)  # (B, 3, 3)
-        root = points[:, :1]  # (B, 1, 3)
-        verts = (verts - root) @ g.transpose(1, 2) + root + params.transl[:, None]
-        points = (points - root) @ g.transpose(1, 2) + root + params.transl[:, None]
+        verts, points = self._place(params, points[:, :1], verts @ self.frame.T, points)
         return BodyOutput(vertices=verts, joints=points[:, : self.num_joints], source_points=points)
+
+    def bone_poses(self, params: AnnyParams) -> torch.Tensor:
+        """(B, J, 4, 4) each bone's posed world pose (rotation | head) in the canonical frame, global orientation
+        and translation applied: the frames ``forward``'s skinning moves, for a glTF skeleton."""
+        W = self._run(params)["bone_poses"]  # (B, J, 4, 4) Anny frame
+        R = self.frame @ W[..., :3, :3]  # (B, J, 3, 3)
+        heads = W[..., :3, 3] @ self.frame.T  # (B, J, 3)
+        (heads,) = self._place(params, heads[:, :1], heads)
+        g = axis_angle_to_matrix(params.global_orient)[:, None]  # (B, 1, 3, 3)
+        return _homogeneous(g @ R, heads)
+
+    def bind_pose(self, phenotype: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anny's bind (rest) pose for ``phenotype`` (B, 6), canonical frame: vertices (B, V, 3) and bone poses
+        (B, J, 4, 4). Anny skins from this pose, which is *not* the all-zero pose (its bones' reference
+        orientations differ from their rest ones): skinning weights and these matrices reproduce ``forward``
+        exactly."""
+        params = AnnyParams.zeros(phenotype.shape[0], self.num_joints, phenotype.device)
+        params.phenotype = phenotype
+        out = self._run(params)
+        P = out["rest_bone_poses"]  # (B, J, 4, 4) Anny frame
+        P = P.expand(phenotype.shape[0], -1, -1, -1)
+        return out["rest_vertices"] @ self.frame.T, _homogeneous(self.frame @ P[..., :3, :3],
+                                                                  P[..., :3, 3] @ self.frame.T)
 
     def keypoints(self, output: BodyOutput) -> Keypoints3D:
         """BODY_25 (all 25) and both hands (21 each); the face is unavailable."""

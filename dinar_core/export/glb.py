@@ -5,10 +5,14 @@ What is written (one buffer, one mesh, one skin):
   largest skinning weights of each vertex, renormalised to sum to 1) and triangle indices;
 - its texture as an embedded PNG, the ``baseColorTexture`` of a metallic-roughness material (metallic 0, rough 1:
   an unlit-looking diffuse skin);
-- the skeleton as a node tree, one node per joint, translated from its parent by the rest-joint offset (rest joint
-  orientations are identity, as in SMPL-X: a joint's local rotation is then exactly the model's pose rotation);
-- a skin whose inverse bind matrices are translations by minus each rest joint;
-- optionally one animation: per-joint rotation channels (unit quaternions, LINEAR) and a root translation channel.
+- the skeleton as a node tree, one node per joint, each placed relative to its parent. By default a joint's bind
+  orientation is identity (as in SMPL-X: its local rotation is then exactly the model's pose rotation) and the nodes
+  hold the bind pose; a rig whose bones have their own orientations (Anny's) passes them (``rest_rotations``), and
+  may give the nodes another pose to show when nothing plays (``display_joints`` / ``display_rotations``: Anny's
+  all-zero pose differs from the pose it skins from);
+- a skin whose inverse bind matrices invert each joint's bind-pose world transform;
+- optionally one animation: per-joint local rotation channels (unit quaternions, LINEAR) and a root translation
+  channel.
 
 Frames: glTF is y up, the front of an asset faces +z, metres; SMPL-X's canonical frame is the same, so pass the
 model's canonical rest vertices (not DINAR's camera frame, which is y down). UVs here are v down (texture row follows
@@ -27,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dinar_core.fileio import atomic_target
-from dinar_core.motion.rotations import axis_angle_to_quat
+from dinar_core.motion.rotations import axis_angle_to_quat, matrix_to_quat
 
 # glTF enums
 _FLOAT, _UBYTE, _USHORT, _UINT = 5126, 5121, 5123, 5125
@@ -43,12 +47,15 @@ class SkinnedMesh:
     faces: (F, 3) int triangle indices, counter-clockwise seen from outside (glTF front faces).
     skinning_weights: (V, J) float, rows summing to 1 (any number of joints per vertex; top 4 are kept).
     parents: (J,) int parent joint of each joint, -1 for a root.
-    rest_joints: (J, 3) float joint positions in the rest pose.
+    rest_joints: (J, 3) float joint positions in the rest (bind) pose.
     joint_names: J names (default joint0..).
     uv: (V, 2) float in [0, 1], v down, or None.
     normals: (V, 3) float unit normals, or None (computed, area-weighted).
     texture: (H, W, 3) or (H, W, 4) uint8 image whose top row is v = 0, or None.
     name: the mesh's name in the file.
+    rest_rotations: (J, 3, 3) world orientation of each joint in the bind pose, or None (identity).
+    display_joints, display_rotations: (J, 3), (J, 3, 3) the world pose the joint nodes hold when no animation
+        plays, or None (the bind pose; the mesh then shows as ``vertices``).
     """
 
     vertices: np.ndarray
@@ -61,6 +68,9 @@ class SkinnedMesh:
     normals: np.ndarray | None = None
     texture: np.ndarray | None = None
     name: str = "avatar"
+    rest_rotations: np.ndarray | None = None
+    display_joints: np.ndarray | None = None
+    display_rotations: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.vertices = _float_array("vertices", self.vertices, (None, 3))
@@ -74,6 +84,11 @@ class SkinnedMesh:
         j = self.parents.shape[0]
         self.skinning_weights = _float_array("skinning_weights", self.skinning_weights, (v, j))
         self.rest_joints = _float_array("rest_joints", self.rest_joints, (j, 3))
+        for name in ("rest_rotations", "display_rotations"):
+            if getattr(self, name) is not None:
+                setattr(self, name, _rotations(name, getattr(self, name), j))
+        if self.display_joints is not None:
+            self.display_joints = _float_array("display_joints", self.display_joints, (j, 3))
         _check_tree(self.parents)
         if self.joint_names is None:
             self.joint_names = tuple(f"joint{i}" for i in range(j))
@@ -95,16 +110,27 @@ class SkinnedMesh:
     def num_joints(self) -> int:
         return int(self.parents.shape[0])
 
+    def bind_transforms(self) -> np.ndarray:
+        """(J, 4, 4) each joint's world transform in the bind pose."""
+        return _rigid(self.rest_rotations, self.rest_joints)
+
+    def display_transforms(self) -> np.ndarray:
+        """(J, 4, 4) each joint's world transform as the nodes hold it (the bind pose unless a display pose is set)."""
+        joints = self.rest_joints if self.display_joints is None else self.display_joints
+        rotations = self.rest_rotations if self.display_rotations is None else self.display_rotations
+        return _rigid(rotations, joints)
+
     @classmethod
     def from_uv_layout(cls, vertices: np.ndarray, skinning_weights: np.ndarray, parents: np.ndarray,
                        rest_joints: np.ndarray, uv: np.ndarray, uv_faces: np.ndarray, vertex_index: np.ndarray,
                        texture: np.ndarray | None = None, joint_names: tuple[str, ...] | None = None,
-                       name: str = "avatar") -> "SkinnedMesh":
+                       name: str = "avatar", **skeleton) -> "SkinnedMesh":
         """A mesh whose UVs are split along seams (DINAR's ``uv.npy``/``uv_faces.npy``/``v_inds.npy``, or a
         body model's ``UVLayout``): every UV vertex becomes a glTF vertex.
 
         vertices: (V, 3); skinning_weights: (V, J); uv: (U, 2); uv_faces: (F, 3) into uv; vertex_index: (U,) the
-        mesh vertex of each UV vertex. Normals are computed on the unsplit mesh, so seams stay smooth.
+        mesh vertex of each UV vertex; ``skeleton``: ``rest_rotations`` / ``display_joints`` /
+        ``display_rotations`` as in the class. Normals are computed on the unsplit mesh, so seams stay smooth.
         """
         vertices = _float_array("vertices", vertices, (None, 3))
         vertex_index = np.asarray(vertex_index).astype(np.int64).reshape(-1)
@@ -116,17 +142,18 @@ class SkinnedMesh:
         return cls(vertices=vertices[vertex_index], faces=uv_faces,
                    skinning_weights=np.asarray(skinning_weights)[vertex_index], parents=parents,
                    rest_joints=rest_joints, joint_names=joint_names, uv=uv, normals=normals, texture=texture,
-                   name=name)
+                   name=name, **skeleton)
 
 
 @dataclass
 class GLBAnimation:
     """Per-joint local rotations over time.
 
-    rotations: (T, J, 3) axis-angle of each joint relative to its parent (joint order = the mesh's joints; for
-        SMPL-X, ``Motion.smplx_full_pose()``: joint 0 = pelvis = the motion's global_orient).
+    rotations: (T, J, 3) axis-angle of each joint node's rotation relative to its parent (joint order = the
+        mesh's joints; for SMPL-X, whose bind orientations are identity, ``Motion.smplx_full_pose()``: joint 0 =
+        pelvis = the motion's global_orient; for a rig with bone orientations, the whole local rotation).
     fps: frames per second; frame k is at k / fps seconds.
-    root_translation: (T, 3) added to each root joint's rest position, or None.
+    root_translation: (T, 3) added to each root joint node's displayed position, or None.
     name: the animation's name.
     """
 
@@ -169,6 +196,37 @@ def _float_array(name: str, value, shape: tuple, ndim: int = 2) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} has NaN or infinite values")
     return arr
+
+
+def _rotations(name: str, value, j: int) -> np.ndarray:
+    """(J, 3, 3) proper rotations, or ValueError."""
+    R = np.asarray(value, dtype=np.float64)
+    if R.shape != (j, 3, 3) or not np.isfinite(R).all():
+        raise ValueError(f"{name} must be ({j}, 3, 3) finite rotations, got {R.shape}")
+    if np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max() > 1e-3 or (np.linalg.det(R) < 0).any():
+        raise ValueError(f"{name} must be rotation matrices (orthonormal, determinant +1)")
+    return R
+
+
+def _rigid(rotations: np.ndarray | None, translations: np.ndarray) -> np.ndarray:
+    """(J, 4, 4) from (J, 3, 3) rotations (None: identity) and (J, 3) translations."""
+    H = np.tile(np.eye(4), (len(translations), 1, 1))
+    if rotations is not None:
+        H[:, :3, :3] = rotations
+    H[:, :3, 3] = translations
+    return H
+
+
+def local_transforms(world: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """(..., J, 4, 4) world transforms -> each relative to its parent's (roots: unchanged). Rigid inputs only."""
+    local = world.copy()
+    for j, p in enumerate(parents):
+        if p >= 0:
+            Rp, tp = world[..., p, :3, :3], world[..., p, :3, 3]
+            RpT = np.swapaxes(Rp, -1, -2)
+            local[..., j, :3, :3] = RpT @ world[..., j, :3, :3]
+            local[..., j, :3, 3] = (RpT @ (world[..., j, :3, 3] - tp)[..., None])[..., 0]
+    return local
 
 
 def _check_tree(parents: np.ndarray) -> None:
@@ -313,21 +371,21 @@ def build_glb(mesh: SkinnedMesh, animation: GLBAnimation | None = None) -> bytes
                                                                        material=0, mode=4)]))
 
     # -- skeleton: joint nodes 0..J-1, then the mesh node ---------------------------------------------------------
-    rest = mesh.rest_joints.astype(np.float64)
     children: list[list[int]] = [[] for _ in range(nj)]
     roots = []
     for j, p in enumerate(mesh.parents):
         (roots if p < 0 else children[p]).append(j)
+    local = local_transforms(mesh.display_transforms(), mesh.parents)  # (J, 4, 4)
     for j in range(nj):
-        p = mesh.parents[j]
-        offset = rest[j] - (rest[p] if p >= 0 else 0.0)
-        node = g.Node(name=mesh.joint_names[j], translation=[float(x) for x in offset])
+        node = g.Node(name=mesh.joint_names[j], translation=[float(x) for x in local[j, :3, 3]])
+        if mesh.rest_rotations is not None or mesh.display_rotations is not None:
+            q = matrix_to_quat(local[j, :3, :3])  # xyzw
+            node.rotation = [float(x) for x in q / np.linalg.norm(q)]
         if children[j]:
             node.children = children[j]
         gltf.nodes.append(node)
-    # inverse bind matrices: the bind-pose world transform of joint j is a translation by rest[j]
-    ibm = np.tile(np.eye(4), (nj, 1, 1))  # (J, 4, 4)
-    ibm[:, :3, 3] = -rest
+    ibm = np.linalg.inv(mesh.bind_transforms())  # (J, 4, 4) inverse bind matrices
+    ibm[:, 3] = (0.0, 0.0, 0.0, 1.0)  # exact: the validator checks the last row
     ibm_acc = buf.accessor(np.transpose(ibm, (0, 2, 1)).reshape(nj, 16).astype(np.float32), _FLOAT, g.MAT4)
     gltf.skins.append(g.Skin(name=f"{mesh.name}_skeleton", joints=list(range(nj)), inverseBindMatrices=ibm_acc,
                              skeleton=roots[0] if len(roots) == 1 else None))
@@ -349,7 +407,7 @@ def build_glb(mesh: SkinnedMesh, animation: GLBAnimation | None = None) -> bytes
                                                     target=g.AnimationChannelTarget(node=j, path="rotation")))
         if animation.root_translation is not None:
             for r in roots:
-                track = (rest[r][None] + animation.root_translation.astype(np.float64)).astype(np.float32)
+                track = (local[r, :3, 3][None] + animation.root_translation.astype(np.float64)).astype(np.float32)
                 out = buf.accessor(track, _FLOAT, g.VEC3)
                 anim.samplers.append(g.AnimationSampler(input=times, output=out, interpolation="LINEAR"))
                 anim.channels.append(g.AnimationChannel(sampler=len(anim.samplers) - 1,

@@ -256,7 +256,7 @@ def test_cli_fit_check_lists_poor_fits(tmp_path):
 
 @pytest.mark.slow  # Anny's model takes ~100 s to build when its cache is cold
 def test_anny_avatar_render_export(tmp_path):
-    """The Anny body end to end (a hand-placed fit instead of the fit stage): its own UVs, walk, unanimated GLB."""
+    """The Anny body end to end (a hand-placed fit instead of the fit stage): its own UVs, walk, animated GLB."""
     from dinar_core.body import AnnyBody, AnnyParams, anny_cache_dir
     from dinar_core.render.camera import make_K
     from dinar_core.texture import render_textured
@@ -300,7 +300,9 @@ def test_anny_avatar_render_export(tmp_path):
     assert read_video_info(ws.renders_dir / "video.mp4").num_frames == 5
     info = read_glb_info(ws.avatar_dir / "avatar.glb")
     assert info.num_joints == body.num_joints and info.num_vertices == body.uv_layout.uv.shape[0]
-    assert info.num_animations == 0 and any("NoAnimation" in w for w in ws.stage_record("export")["warnings"])
+    assert info.num_animations == 1 and info.num_keyframes == 5  # the walk (tests/tasks/test_export_anny_glb.py
+    # checks that it skins like the model)
+    assert not any("NoAnimation" in w for w in ws.stage_record("export")["warnings"])
     # a SMPL-X motion file does not fit Anny's rig: MotionError naming the joint counts
     smplx_motion = _bad_motion(tmp_path / "smplx.pkl", "empty")
     frames = {"body_pose": np.zeros((1, 63), np.float32), "global_orient": np.zeros((1, 3), np.float32)}

@@ -8,11 +8,11 @@ import pygltflib
 import pytest
 import trimesh
 
-from dinar_core.export.glb import (GLBAnimation, SkinnedMesh, build_glb, read_glb_info, top_k_weights,
+from dinar_core.export.glb import (GLBAnimation, SkinnedMesh, build_glb, local_transforms, read_glb_info, top_k_weights,
                                    vertex_normals, write_glb)
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from dinar_core.motion import walk
-from dinar_core.motion.rotations import axis_angle_to_matrix, quat_to_matrix
+from dinar_core.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle, quat_to_matrix
 from tests.helpers.synthetic_smplx import PARENTS
 
 needs_validator = pytest.mark.skipif(find_validator() is None,
@@ -53,8 +53,9 @@ def _accessor(gltf, index):
     return np.frombuffer(gltf.binary_blob(), dtype, acc.count * width, start).reshape(acc.count, width)
 
 
-def skin_from_file(path, frame):
-    """Vertices at animation keyframe ``frame`` computed from the GLB alone, by the glTF skinning equations."""
+def skin_from_file(path, frame, dense_weights=None):
+    """Vertices at animation keyframe ``frame`` (None: the nodes' own pose, no animation) computed from the GLB
+    alone, by the glTF skinning equations; ``dense_weights`` (V, J) replaces the file's four weights per vertex."""
     gltf = pygltflib.GLTF2().load_binary(str(path))
     prim = gltf.meshes[0].primitives[0]
     pos = _accessor(gltf, prim.attributes.POSITION).astype(np.float64)
@@ -65,7 +66,7 @@ def skin_from_file(path, frame):
     local = {}
     for i, node in enumerate(gltf.nodes):
         local[i] = {"t": np.array(node.translation or [0, 0, 0.0]), "r": np.array(node.rotation or [0, 0, 0, 1.0])}
-    for channel in gltf.animations[0].channels:
+    for channel in (gltf.animations[0].channels if frame is not None else []):
         sampler = gltf.animations[0].samplers[channel.sampler]
         key = {"translation": "t", "rotation": "r"}[channel.target.path]
         local[channel.target.node][key] = _accessor(gltf, sampler.output)[frame].astype(np.float64)
@@ -79,6 +80,8 @@ def skin_from_file(path, frame):
 
     mats = np.stack([world(j) @ ibm[k] for k, j in enumerate(skin.joints)])  # (J, 4, 4)
     hom = np.concatenate([pos, np.ones((len(pos), 1))], 1)
+    if dense_weights is not None:
+        return np.einsum("vj,jab,vb->va", dense_weights, mats, hom)[:, :3]
     per = np.einsum("vkab,vb->vka", mats[joints], hom)[..., :3]  # (V, 4, 3)
     return np.einsum("vk,vka->va", weights, per)
 
@@ -125,6 +128,65 @@ def test_animation_in_the_file_skins_as_expected(tmp_path):
     np.testing.assert_allclose(posed[top], expected, atol=1e-5)
     bottom = v[:, 1] <= 0.5  # on the root only: just translated
     np.testing.assert_allclose(posed[bottom], v[bottom] + [0.5, 0, 0], atol=1e-5)
+
+
+def _random_rotations(rng, n: int, scale: float) -> np.ndarray:
+    return axis_angle_to_matrix(rng.normal(scale=scale, size=(n, 3)))
+
+
+def test_a_rig_with_bone_orientations_skins_as_its_model(tmp_path):
+    """Bones with their own bind orientations (as Anny's), nodes showing another pose than the bind pose, and an
+    animation of whole local rotations taken from a model's posed bone frames: the file skins exactly as linear
+    blend skinning from those frames, W_c B_c^-1."""
+    v, f, w, p, rest, uv = cylinder()
+    rng = np.random.default_rng(3)
+    bind = np.tile(np.eye(4), (3, 1, 1))
+    bind[:, :3, :3] = _random_rotations(rng, 3, 1.0)
+    bind[:, :3, 3] = rest
+
+    def posed():
+        """(3, 4, 4) world frames of a random pose: the root moved rigidly, each child turned about its own
+        origin, so its offset from its parent is the bind offset (rigid bones, as a body model's)."""
+        frames = np.zeros((3, 4, 4))
+        for j in range(3):
+            turn = np.eye(4)
+            turn[:3, :3] = _random_rotations(rng, 1, 0.5)[0]
+            if p[j] < 0:
+                turn[:3, 3] = rng.normal(scale=0.1, size=3)
+                frames[j] = turn @ bind[j]
+            else:
+                frames[j] = frames[p[j]] @ np.linalg.inv(bind[p[j]]) @ bind[j] @ turn
+        return frames
+
+    display = posed()
+    T = 4
+    world = np.stack([posed() for _ in range(T)])  # (T, 3, 4, 4)
+    local = local_transforms(world, p)
+    anim = GLBAnimation(matrix_to_axis_angle(local[..., :3, :3]), 10.0,
+                        root_translation=world[:, 0, :3, 3] - display[0, :3, 3])
+    mesh = SkinnedMesh(v, f, w, p, rest, rest_rotations=bind[:, :3, :3], display_joints=display[:, :3, 3],
+                       display_rotations=display[:, :3, :3], uv=uv)
+    path = tmp_path / "oriented.glb"
+    write_glb(path, mesh, anim)
+    hom = np.concatenate([v, np.ones((len(v), 1))], 1)
+
+    def lbs(frames):
+        return np.einsum("vj,jab,vb->va", w, frames @ np.linalg.inv(bind), hom)[:, :3]
+
+    np.testing.assert_allclose(skin_from_file(path, None), lbs(display), atol=2e-5)
+    for t in range(T):
+        np.testing.assert_allclose(skin_from_file(path, t), lbs(world[t]), atol=2e-5)
+    if find_validator() is not None:
+        report = validate_gltf(path)
+        assert report.errors == 0, report.summary("error")
+
+
+def test_bone_orientations_must_be_rotations():
+    v, f, w, p, rest, uv = cylinder()
+    with pytest.raises(ValueError, match="rotation"):
+        SkinnedMesh(v, f, w, p, rest, rest_rotations=np.tile(2 * np.eye(3), (3, 1, 1)))
+    with pytest.raises(ValueError, match=r"\(3, 3, 3\)"):
+        SkinnedMesh(v, f, w, p, rest, display_rotations=np.eye(3))
 
 
 @needs_validator
