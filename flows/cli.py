@@ -138,8 +138,15 @@ def run(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     persons = len(discover_persons(photos).persons)
-    from flows.pipeline import process_folder
+    from flows.pipeline import fresh_summary, process_folder
 
+    from tasks.config import from_dict
+
+    summary = None if force else fresh_summary(photos.resolve(), out.resolve(), from_dict(cfg), until)
+    if summary is not None:
+        console.print("every stage is fresh: nothing to run (Prefect not started)")
+        _print_summary(summary)
+        raise typer.Exit(1 if summary["with_failures"] else 0)
     flow_fn = process_folder.with_options(task_runner=_task_runner(workers, dask_address))
     summary = _with_progress(
         lambda: flow_fn(photos=str(photos.resolve()), out=str(out.resolve()), config=cfg, until=until,

@@ -103,6 +103,29 @@ def _finish(runs: Path, stage_list: list[str], counts: dict, ignored: list[str] 
     return summary
 
 
+def fresh_summary(photos: Path, out: Path, cfg: PipelineConfig, until: str | None = None) -> dict | None:
+    """The summary `process_folder` would return when every stage (up to `until`) of every person is already fresh
+    under `cfg`, found by hash checks alone, without a flow run: so `dinar run` on a finished batch does not start
+    Prefect (its temporary server takes 15-30 s) to learn that nothing is to do. None when anything would run (a new,
+    changed, failed or unfinished person, another configuration, a changed list of photos)."""
+    from tasks.config import dump_yaml
+
+    stages = stages_between(None, until)
+    found = discover_persons(Path(photos))
+    config_text = dump_yaml(cfg)
+    for person in found.persons:
+        ws = Workspace(Path(out) / person.person)
+        if not ws.config_path.is_file() or ws.config_path.read_text() != config_text:
+            return None
+        if ws.read_manifest().get("sources") != [str(Path(s).resolve()) for s in person.sources]:
+            return None
+        if not all(stage_is_fresh(stage, ws, cfg) for stage in stages):
+            return None
+    if not found.persons:
+        return None
+    return _finish(Path(out), [s.name for s in stages], {"executed": 0}, [str(p) for p in found.ignored])
+
+
 @flow(name="dinar-process-folder", log_prints=True)
 def process_folder(photos: str, out: str, config: dict | None = None, until: str | None = None,
                    force: bool = False) -> dict:

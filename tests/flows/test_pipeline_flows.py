@@ -194,3 +194,33 @@ def test_scheduled_deployment_registers_its_cron(tmp_path):
         stored = client.read_deployment(dep_id)
     assert stored.parameters["photos"] == str(tmp_path)
     assert [s.schedule.cron for s in stored.schedules] == ["0 2 * * *"]
+
+
+def test_cli_on_a_finished_batch_starts_no_flow(tmp_path, samples_dir, monkeypatch):
+    """`dinar run` on a batch whose every stage is fresh answers from hash checks without a Prefect flow run (the
+    temporary server alone takes 15-30 s); anything new, changed or forced goes through the flow again."""
+    import flows.pipeline as pipeline
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(samples_dir / "sports2d_2.png", photos / "a.png")
+    args = ["run", str(photos), "--out", str(tmp_path / "runs"), "--until", "keypoints"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0 and "nothing to run" not in first.output, first.output
+
+    calls = []
+    real = pipeline.process_folder
+    monkeypatch.setattr(pipeline, "process_folder", type("Spy", (), {
+        "with_options": lambda self, **kw: (calls.append(kw), real.with_options(**kw))[1]})())
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "nothing to run" in again.output and "1 complete" in again.output and calls == []
+    assert (tmp_path / "runs" / "report.html").is_file()
+
+    for change in (["--force"], ["--set", "keypoints.min_keypoint_confidence=0.1"]):
+        res = CliRunner().invoke(app, args + change)
+        assert res.exit_code == 0 and "nothing to run" not in res.output, (change, res.output)
+    assert len(calls) == 2
+    shutil.copy(samples_dir / "sports2d_3.png", photos / "b.png")  # a new person
+    res = CliRunner().invoke(app, args)
+    assert "nothing to run" not in res.output and len(calls) == 3 and "2 complete" in res.output, res.output
