@@ -25,8 +25,8 @@ from dinar_core.body import AnnyParams
 from dinar_core.errors import DinarError
 from dinar_core.export.glb import (GLBAnimation, GLBInfo, SkinnedMesh, local_transforms, read_glb_info,
                                    write_glb)
-from dinar_core.motion.rotations import matrix_to_axis_angle
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
+from dinar_core.motion.rotations import matrix_to_axis_angle
 from tasks.avatar import FitFrame, body_inputs, load_avatar, texture_path
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
@@ -78,9 +78,11 @@ class AnnySkeleton:
 
 def _anny_params(fit: FitFrame, n: int = 1) -> AnnyParams:
     """n copies of the fitted phenotype, every bone at rest, no global rotation or translation."""
-    p = fit.params
-    return AnnyParams(phenotype=p.phenotype[:1].expand(n, -1).clone(), pose=torch.zeros_like(p.pose[:1]).expand(
-        n, -1, -1).clone(), global_orient=torch.zeros(n, 3), transl=torch.zeros(n, 3))
+    phenotype = fit.params.phenotype[:1]
+    zeros = torch.zeros(n, 3, device=phenotype.device)
+    return AnnyParams(phenotype=phenotype.expand(n, -1).clone(),
+                      pose=torch.zeros_like(fit.params.pose[:1]).expand(n, -1, -1).clone(),
+                      global_orient=zeros, transl=zeros.clone())
 
 
 def anny_rest_mesh(body: LoadedBody, fit: FitFrame) -> tuple[RestMesh, AnnySkeleton]:
@@ -99,15 +101,18 @@ def anny_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion:
     m = resolve_motion(motion, body, fit, cfg.render.fps, cfg.render.seconds, frame="canonical")
     T = m.num_frames
     params = _anny_params(fit, T)
-    if m.body_pose is not None:
-        params.pose = torch.as_tensor(m.body_pose, dtype=torch.float32).reshape(T, -1, 3)
+    device = params.phenotype.device
+
+    def frames(values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=torch.float32, device=device)
+
+    # as the render stage poses it: a motion without body poses keeps the fitted pose
+    params.pose = (frames(m.body_pose).reshape(T, -1, 3) if m.body_pose is not None
+                   else fit.params.pose[:1].expand(T, -1, -1).clone())
     if m.global_orient is not None:
-        params.global_orient = torch.as_tensor(m.global_orient, dtype=torch.float32)
+        params.global_orient = frames(m.global_orient)
     if m.transl is not None:
-        params.transl = torch.as_tensor(m.transl - m.transl[:1], dtype=torch.float32)
-    device = body.model.device
-    params = AnnyParams(*(t.to(device) for t in (params.phenotype, params.pose, params.global_orient,
-                                                 params.transl)))
+        params.transl = frames(m.transl - m.transl[:1])
     with torch.no_grad():
         world = torch.cat([body.model.bone_poses(params.select(slice(s, s + CHUNK)))
                            for s in range(0, T, CHUNK)]).cpu().double().numpy()  # (T, J, 4, 4)
