@@ -58,7 +58,8 @@ def _case(backend: str, threads: int, frames: int) -> dict:
             0.05, 0.95)
     scenes = make_scene(body, place(body, v, size), size, seed=1)
     t0 = time.perf_counter()
-    fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * frames, FitConfig())
+    fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * frames,
+                   FitConfig(share_shape=False))  # different bodies batched
     seconds = time.perf_counter() - t0
     pa = [procrustes_joint_error(fit.keypoints3d[b, :25].numpy().astype(np.float64),
                                  scenes[b].keypoints3d[:25].astype(np.float64)) for b in range(frames)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Sequence
 
 import numpy as np
@@ -131,6 +131,9 @@ class FitConfig:
     min_body_fraction: float = 0.05
     """A mask that holds fewer than this fraction of the detected body keypoints shows someone (or something)
     else: MaskError."""
+    share_shape: bool = True
+    """Several photos of one person are fitted with one body shape (they show the same body): the avatar's
+    geometry is then the same whichever photo it is posed from, and each photo constrains it."""
     seed: int = 0
     """Seeds the mask outline sampling (the only randomness): the same inputs give bit-identical fits."""
 
@@ -341,6 +344,7 @@ class _Problem:
     available: Tensor  # (137,) bool
     vertex_subset: Tensor | None = None  # (V',) int64 vertices used by the silhouette terms
     init_orient: Tensor | None = None  # (B, 3) stage 1's starting orientation
+    shared_betas: Tensor | None = None  # (1, num_betas) the one shape of every frame (FitConfig.share_shape)
     evaluations: int = 0
 
 
@@ -358,6 +362,8 @@ def _objective(p: _Problem, v: FitVariables, stage: str, prior_scale: float = 1.
     """Total loss (scalar) of stage 'camera' | 'body' | 'detail'; ``prior_scale`` multiplies the pose and shape
     priors, ``silhouette_scale`` the silhouette terms."""
     cfg, spec = p.cfg, p.body.spec
+    if p.shared_betas is not None:
+        v = replace(v, betas=p.shared_betas.expand(v.batch_size, -1))
     out = p.body.forward(v)
     kp = p.body.keypoints(out).points  # (B, 137, 3)
     proj = project(kp, p.K)  # (B, 137, 2)
@@ -428,7 +434,10 @@ def _run_stage(p: _Problem, v: FitVariables, stage: str, iterations: int, prior_
     names = [n for n in STAGE_FIELDS[stage] if getattr(v, n).numel() > 0]
     for name, t in v.tensors().items():
         t.requires_grad_(name in names)
-    params = [getattr(v, n) for n in names]
+    shared = p.shared_betas is not None
+    if shared:
+        p.shared_betas.requires_grad_("betas" in names)
+    params = [p.shared_betas if shared and n == "betas" else getattr(v, n) for n in names]
     start, evals0 = time.perf_counter(), p.evaluations
     history: list[float] = []
     converged = False
@@ -459,6 +468,9 @@ def _run_stage(p: _Problem, v: FitVariables, stage: str, iterations: int, prior_
             break
     for t in v.tensors().values():
         t.requires_grad_(False)
+    if shared:
+        p.shared_betas.requires_grad_(False)
+        v.betas = p.shared_betas.expand(v.batch_size, -1).clone()
     return StageReport(label or stage, steps, p.evaluations - evals0, history, time.perf_counter() - start, converged)
 
 
@@ -539,7 +551,8 @@ def fit_body(body, keypoints: Sequence, masks: Sequence[np.ndarray | None], imag
         gen = torch.Generator().manual_seed(cfg.seed + 1)
         subset = torch.randperm(num_verts, generator=gen)[: cfg.silhouette_vertices].sort().values.to(device)
     problem = _Problem(fb, cfg, target, K, torch.from_numpy(scale_np).to(device), sil, leg_mask, available,
-                       subset, init.global_orient.clone())
+                       subset, init.global_orient.clone(),
+                       v.betas[:1].clone() if cfg.share_shape and B > 1 and v.betas.numel() else None)
     stages = [_run_stage(problem, v, "camera", cfg.camera_iterations)]
     sil_schedule = tuple(cfg.body_silhouette_schedule) or (1.0,)
     for k, scale in enumerate(cfg.body_prior_schedule):

@@ -120,17 +120,36 @@ def test_fit_recovers_body_fast(body, scene):
 @pytest.mark.slow
 def test_fit_recovers_synthetic_ground_truth(body):
     """The issue's check: 3 frames batched, default config; mean 3D joint error (Procrustes) under 5 cm,
-    reprojection under 1% of the body height, mask IoU over 0.9."""
+    reprojection under 1% of the body height, mask IoU over 0.9. (Three different bodies: no shared shape.)"""
     size = (512, 384)
     v = place(body, natural_pose(body, 3, seed=0, scale=0.06, yaw_deg=8.0), size)
     scenes = make_scene(body, v, size, seed=1)
-    fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * 3, FitConfig())
+    fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * 3,
+                   FitConfig(share_shape=False))
     errors = [procrustes_joint_error(fit.keypoints3d[b, :25].numpy().astype(np.float64),
                                      scenes[b].keypoints3d[:25].astype(np.float64)) for b in range(3)]
     assert float(np.mean(errors)) < 0.05, errors
     for m in fit.metrics:
         assert m.reprojection_error_rel < 0.01, m
         assert m.mask_iou > 0.9, m
+
+
+def test_photos_of_one_person_share_one_shape(body):
+    """Two photos of the same body in different poses: one shape for both (``share_shape``, the default), which
+    both photos constrain; without it each photo gets its own."""
+    size = (256, 192)
+    v = natural_pose(body, 2, seed=5, scale=0.06, yaw_deg=8.0)
+    v.betas[1] = v.betas[0]  # one person
+    v = place(body, v, size)
+    scenes = make_scene(body, v, size, seed=3)
+    args = ([s.keypoints for s in scenes], [s.mask for s in scenes], [size] * 2)
+    shared = fit_body(body, *args, FAST)
+    separate = fit_body(body, *args, dataclasses.replace(FAST, share_shape=False))
+    assert torch.equal(shared.variables.betas[0], shared.variables.betas[1])
+    assert not torch.equal(separate.variables.betas[0], separate.variables.betas[1])
+    assert shared.params.betas.shape == (2, 10) and torch.equal(shared.params.betas[0], shared.params.betas[1])
+    for m in shared.metrics:
+        assert m.reprojection_error_rel < 0.03 and m.mask_iou > 0.85, m
 
 
 def test_deterministic(body, scene):
