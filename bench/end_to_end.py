@@ -39,9 +39,14 @@ def _person(photo: Path, runs: Path) -> dict:
 
 
 def run() -> dict:
-    from flows.settings import configure_prefect
+    from flows.settings import configure_prefect, flow_run_settings
 
     configure_prefect()
+    with flow_run_settings():  # as `dinar run` runs its flows
+        return _run()
+
+
+def _run() -> dict:
     photos = sorted(p for p in (ROOT / "data" / "samples").glob("sports2d_*.png"))
     tmp = Path(tempfile.mkdtemp(prefix="dinar-e2e-"))
     load = round(os.getloadavg()[0], 2)  # other work on the machine slows every figure

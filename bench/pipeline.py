@@ -81,9 +81,14 @@ def _batch(tmp: Path, photos: Path, n: int, until: str | None) -> dict:
 def run(n: int = 10) -> dict:
     """The batch twice: the preprocessing DAG (ingest..keypoints, ~0.3 s of work per photo, so orchestration
     overheads show) and the whole pipeline (ingest..export with the Anny body, ~15 s per photo)."""
-    from flows.settings import configure_prefect
+    from flows.settings import configure_prefect, flow_run_settings
 
     configure_prefect()
+    with flow_run_settings():  # as `dinar run` runs its flows
+        return _run(n)
+
+
+def _run(n: int) -> dict:
     from flows.pipeline import process_folder
 
     tmp = Path(tempfile.mkdtemp(prefix="dinar-bench-"))

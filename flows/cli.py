@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.settings import configure_prefect, has_real_server
+from flows.settings import configure_prefect, flow_run_settings, has_real_server
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Photos of people -> rigged, animatable avatars (DINAR), as a Prefect pipeline.")
@@ -80,7 +80,8 @@ def _with_progress(run, stages: list[str], persons: int):
 
         PROGRESS_HOOKS.append(hook)
         try:
-            return run()
+            with flow_run_settings():
+                return run()
         finally:
             PROGRESS_HOOKS.remove(hook)
 

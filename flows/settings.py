@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def state_dir() -> Path:
@@ -25,14 +27,28 @@ def configure_prefect(verbose: bool = False) -> None:
     env.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
     # The manifest is the cache; Prefect's own task cache stays off (see flows/pipeline.py).
     env.setdefault("PREFECT_TASKS_REFRESH_CACHE", "false")
-    if not verbose:
+    if not verbose:  # (mediapipe's native log lines are filtered where it runs: dinar_core.native_logs)
         env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        # mediapipe / TFLite C++ logging (absl, glog): keep the terminal for our progress bars and errors
-        env.setdefault("GLOG_minloglevel", "2")
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 def has_real_server() -> bool:
     """True when runs go to a Prefect server that outlives this process (needed for schedules)."""
     return bool(os.environ.get("PREFECT_API_URL"))
+
+
+@contextmanager
+def flow_run_settings() -> Iterator[None]:
+    """Prefect settings for the flow runs started inside the block (call after ``configure_prefect``).
+
+    Without a real server, flow-run heartbeats are off: they let a server notice a flow run whose process died, but
+    the temporary server dies with that process. Their thread sleeps in 1 s steps and every flow run waits for it
+    when it ends: measured here, an empty flow run takes 1.08 s with them and 0.09 s without. With
+    ``PREFECT_API_URL`` set they stay on (crash detection for long runs on a shared server)."""
+    if has_real_server():
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

@@ -38,5 +38,7 @@ def prefect_harness():
     """One Prefect test server for the whole run (starting one costs ~15-30 s)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    from flows.settings import flow_run_settings
+
+    with prefect_test_harness(server_startup_timeout=180), flow_run_settings():  # as `dinar run`: no heartbeats
         yield
