@@ -51,14 +51,14 @@ def stage_task(stage: str, person_dir: str, config: dict, force: bool = False, p
     return run_stage(get_stage(stage), Path(person_dir), from_dict(config), force=force, reraise=True)
 
 
-def _submit_chain(ws: Workspace, stages: list[str], config: dict, force: set[str]) -> list[tuple[PrefectFuture,
-                                                                                                str, str]]:
+def _submit_chain(ws: Workspace, stages: list[str], cfg: PipelineConfig, force: set[str]
+                  ) -> list[tuple[PrefectFuture, str, str]]:
     """Submit `stages` for one person, each waiting for the previous one (failed or not: a failed upstream stage
     is recorded as blocking by the next one, which therefore must still run).
 
     Leading stages whose cached result is fresh are not submitted at all (a hash check here costs far less than a
     task run), so a rerun of a finished batch starts no task; progress hooks still hear of them as done."""
-    cfg = from_dict(config)
+    config = to_dict(cfg)
     while stages and stages[0] not in force and stage_is_fresh(get_stage(stages[0]), ws, cfg):
         for hook in PROGRESS_HOOKS:
             hook(stages[0], ws.person, DONE)
@@ -137,7 +137,7 @@ def process_folder(photos: str, out: str, config: dict | None = None, until: str
     futures = []
     for person in found.persons:
         ws = prepare_person(runs / person.person, person.sources, cfg)
-        futures += _submit_chain(ws, stages, to_dict(cfg), set(stages) if force else set())
+        futures += _submit_chain(ws, stages, cfg, set(stages) if force else set())
     counts = _collect(futures)
     return _finish(runs, stages, counts, [str(p) for p in found.ignored])
 
@@ -151,7 +151,7 @@ def process_person(photos: str, out: str, person: str | None = None, config: dic
     src = Path(photos)
     sources = [src.resolve()] if src.is_file() else [p for ps in discover_persons(src).persons for p in ps.sources]
     ws = prepare_person(Path(out) / (person or safe_id(src.stem if src.is_file() else src.name)), sources, cfg)
-    counts = _collect(_submit_chain(ws, stages, to_dict(cfg), set(stages) if force else set()))
+    counts = _collect(_submit_chain(ws, stages, cfg, set(stages) if force else set()))
     return _finish(Path(out), stages, counts)
 
 
@@ -193,7 +193,7 @@ def rerun(runs: str, failed_only: bool = False, stage: str | None = None, force:
         prepare_person(ws.root, ws.sources(), cfg)
         all_stages.update(plan)
         forced = set(plan) if force and stage is None else ({get_stage(stage).name} if force else set())
-        futures += _submit_chain(ws, plan, to_dict(cfg), forced)
+        futures += _submit_chain(ws, plan, cfg, forced)
     counts = _collect(futures)
     return _finish(Path(runs), [n for n in stage_names() if n in all_stages] or stage_names(), counts)
 
