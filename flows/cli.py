@@ -140,7 +140,6 @@ def run(
         raise typer.Exit(2)
     persons = len(discover_persons(photos).persons)
     from flows.pipeline import fresh_summary, process_folder
-
     from tasks.config import from_dict
 
     summary = None if force else fresh_summary(photos.resolve(), out.resolve(), from_dict(cfg), until)

@@ -21,7 +21,8 @@ from dinar_core.errors import DinarError
 from tasks.config import PipelineConfig, from_dict, to_dict
 from tasks.discover import discover_persons, find_workspaces
 from tasks.report import write_report
-from tasks.runner import StageOutcome, prepare_person, record_crash, run_stage, stage_is_fresh
+from tasks.runner import (StageOutcome, clean_temporaries, prepare_person, record_crash, run_stage,
+                          stage_is_fresh)
 from tasks.stages import get_stage, stage_names, stages_between
 from tasks.status import runs_status, summarize
 from tasks.workspace import BLOCKED, DONE, FAILED, Workspace, safe_id
@@ -121,6 +122,8 @@ def fresh_summary(photos: Path, out: Path, cfg: PipelineConfig, until: str | Non
             return None
         if not all(stage_is_fresh(stage, ws, cfg) for stage in stages):
             return None
+    for person in found.persons:  # as prepare_person does: leftovers of a killed run's writes go
+        clean_temporaries(Path(out) / person.person)
     if not found.persons:
         return None
     return _finish(Path(out), [s.name for s in stages], {"executed": 0}, [str(p) for p in found.ignored])
