@@ -15,13 +15,12 @@ warning counts go into the manifest and any error fails the stage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dinar_core.body import AnnyParams
 from dinar_core.errors import DinarError
 from dinar_core.export.glb import (GLBAnimation, GLBInfo, SkinnedMesh, local_transforms, read_glb_info,
                                    write_glb)
@@ -30,7 +29,7 @@ from dinar_core.motion.rotations import matrix_to_axis_angle
 from tasks.avatar import FitFrame, body_inputs, load_avatar, texture_path
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
-from tasks.render import BUILTIN_MOTIONS, CHUNK, resolve_motion
+from tasks.render import BUILTIN_MOTIONS, motion_params, resolve_motion
 from tasks.runner import Stage, StageOutput
 from tasks.workspace import Workspace
 
@@ -76,20 +75,13 @@ class AnnySkeleton:
     zero: np.ndarray
 
 
-def _anny_params(fit: FitFrame, n: int = 1) -> AnnyParams:
-    """n copies of the fitted phenotype, every bone at rest, no global rotation or translation."""
-    phenotype = fit.params.phenotype[:1]
-    zeros = torch.zeros(n, 3, device=phenotype.device)
-    return AnnyParams(phenotype=phenotype.expand(n, -1).clone(),
-                      pose=torch.zeros_like(fit.params.pose[:1]).expand(n, -1, -1).clone(),
-                      global_orient=zeros, transl=zeros.clone())
-
-
 def anny_rest_mesh(body: LoadedBody, fit: FitFrame) -> tuple[RestMesh, AnnySkeleton]:
     """Anny with the fitted phenotype in its bind pose (the mesh the skin deforms), and its bone frames."""
     with torch.no_grad():
         verts, bind = body.model.bind_pose(fit.params.phenotype[:1])
-        zero = body.model.bone_poses(_anny_params(fit))
+        p = fit.params
+        zero = body.model.bone_poses(replace(p, pose=torch.zeros_like(p.pose), global_orient=torch.zeros_like(
+            p.global_orient), transl=torch.zeros_like(p.transl)))
     bind, zero = bind[0].cpu().double().numpy(), zero[0].cpu().double().numpy()
     return RestMesh(verts[0].cpu().numpy(), bind[:, :3, 3]), AnnySkeleton(bind, zero)
 
@@ -99,23 +91,12 @@ def anny_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion:
     """The motion in the canonical frame as every Anny bone's local rotation (from the model's posed bone frames)
     and the root's translation relative to the zero pose."""
     m = resolve_motion(motion, body, fit, cfg.render.fps, cfg.render.seconds, frame="canonical")
-    T = m.num_frames
-    params = _anny_params(fit, T)
-    device = params.phenotype.device
-
-    def frames(values: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(values, dtype=torch.float32, device=device)
-
-    # as the render stage poses it: a motion without body poses keeps the fitted pose
-    params.pose = (frames(m.body_pose).reshape(T, -1, 3) if m.body_pose is not None
-                   else fit.params.pose[:1].expand(T, -1, -1).clone())
-    if m.global_orient is not None:
-        params.global_orient = frames(m.global_orient)
-    if m.transl is not None:
-        params.transl = frames(m.transl - m.transl[:1])
+    # posed as the render stage poses it, from the origin of the canonical frame instead of the photo's camera
+    p = fit.params
+    at_origin = replace(p, global_orient=torch.zeros_like(p.global_orient), transl=torch.zeros_like(p.transl))
     with torch.no_grad():
-        world = torch.cat([body.model.bone_poses(params.select(slice(s, s + CHUNK)))
-                           for s in range(0, T, CHUNK)]).cpu().double().numpy()  # (T, J, 4, 4)
+        world = torch.cat([body.model.bone_poses(params) for params in motion_params(body, at_origin, m)]
+                          ).cpu().double().numpy()  # (T, J, 4, 4)
     parents = body.model.parents.cpu().numpy()
     local = local_transforms(world, parents)
     root = int(np.flatnonzero(parents < 0)[0])  # Anny's rig has one root

@@ -95,11 +95,13 @@ def _hand_pca(hand: np.ndarray, fmt: str, components: torch.Tensor, mean: torch.
     return (h - mean[None]) @ components.T
 
 
-def pose_motion(body: LoadedBody, fit: FitFrame, motion: Motion) -> torch.Tensor:
-    """(T, V, 3) vertices of the fitted avatar (shape, expression, translation of `fit`) moved by `motion`."""
+def motion_params(body: LoadedBody, fitted: SMPLXParams | AnnyParams, motion: Motion
+                  ) -> Iterator[SMPLXParams | AnnyParams]:
+    """The body model's parameters for every frame of `motion`, CHUNK frames at a time: the fitted avatar (shape,
+    expression, translation and, where the motion has none, pose and orientation of `fitted`, batch 1) moved by
+    `motion`."""
     device = body.model.device
     T = motion.num_frames
-    out = []
     for start in range(0, T, CHUNK):
         sl = slice(start, min(T, start + CHUNK))
         n = sl.stop - sl.start
@@ -109,7 +111,7 @@ def pose_motion(body: LoadedBody, fit: FitFrame, motion: Motion) -> torch.Tensor
                 return fallback.expand(n, -1).clone()
             return torch.as_tensor(values[sl], dtype=torch.float32, device=device)
 
-        p = fit.params
+        p = fitted
         transl = p.transl.expand(n, -1).clone()
         if motion.transl is not None:
             transl = transl + torch.as_tensor(motion.transl[sl] - motion.transl[:1], dtype=torch.float32,
@@ -131,9 +133,13 @@ def pose_motion(body: LoadedBody, fit: FitFrame, motion: Motion) -> torch.Tensor
             params = AnnyParams(phenotype=p.phenotype.expand(n, -1).clone(),
                                 pose=col(motion.body_pose, p.pose.reshape(1, -1)).reshape(n, -1, 3),
                                 global_orient=orient, transl=transl)
-        with torch.no_grad():
-            out.append(body.model(params).vertices)
-    return torch.cat(out, 0)
+        yield params
+
+
+def pose_motion(body: LoadedBody, fit: FitFrame, motion: Motion) -> torch.Tensor:
+    """(T, V, 3) vertices of the fitted avatar (shape, expression, translation of `fit`) moved by `motion`."""
+    with torch.no_grad():
+        return torch.cat([body.model(params).vertices for params in motion_params(body, fit.params, motion)], 0)
 
 
 def frame_motion(verts: torch.Tensor, image_size: tuple[int, int], fill: float, keep_on_ground: bool

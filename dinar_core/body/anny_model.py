@@ -105,10 +105,6 @@ class AnnyParams:
                    torch.zeros(batch_size, num_joints, 3, device=device),
                    torch.zeros(batch_size, 3, device=device), torch.zeros(batch_size, 3, device=device))
 
-    def select(self, index: slice | list[int] | torch.Tensor) -> "AnnyParams":
-        """The bodies at ``index`` of the batch."""
-        return AnnyParams(self.phenotype[index], self.pose[index], self.global_orient[index], self.transl[index])
-
     def validate(self, num_joints: int) -> None:
         b = self.batch_size
         check_batch("phenotype", self.phenotype, b, len(PHENOTYPES))
