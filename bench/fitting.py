@@ -26,15 +26,13 @@ def _case(backend: str, threads: int, frames: int) -> dict:
     import resource
     import time
 
-    import numpy as np
     import torch
 
     torch.set_num_threads(threads)
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
     from dinar_core.fitting import FitConfig, fit_body
-    from dinar_core.fitting.metrics import procrustes_joint_error
-    from tests.helpers.fitting_scenes import make_scene, natural_pose, place
+    from tests.helpers.fitting_scenes import joint_errors, make_scene, natural_pose, place
 
     t0 = time.perf_counter()
     if backend == "smplx":
@@ -61,8 +59,7 @@ def _case(backend: str, threads: int, frames: int) -> dict:
     fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * frames,
                    FitConfig(share_shape=False))  # different bodies batched
     seconds = time.perf_counter() - t0
-    pa = [procrustes_joint_error(fit.keypoints3d[b, :25].numpy().astype(np.float64),
-                                 scenes[b].keypoints3d[:25].astype(np.float64)) for b in range(frames)]
+    pa = joint_errors(fit, scenes)
     return {
         "backend": backend, "threads": threads, "frames": frames, "vertices": int(fit.vertices.shape[1]),
         "model_load_s": round(load, 2), "fit_s": round(seconds, 2), "s_per_photo": round(seconds / frames, 2),

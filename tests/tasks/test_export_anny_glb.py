@@ -20,7 +20,7 @@ from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig, override
 from tasks.export import anny_animation, anny_rest_mesh
 from tasks.render import resolve_motion
-from tests.unit.test_export_glb import skin_from_file
+from tests.helpers.gltf import skin_from_file
 
 
 @pytest.fixture(scope="module")

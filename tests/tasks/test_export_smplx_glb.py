@@ -15,7 +15,7 @@ from tasks.config import PipelineConfig, override
 from tasks.export import smplx_animation, smplx_rest_mesh
 from tasks.render import resolve_motion
 from tests.helpers.synthetic_smplx import synthetic_smplx_dir  # noqa: F401 (fixture)
-from tests.unit.test_export_glb import skin_from_file
+from tests.helpers.gltf import skin_from_file
 
 
 def test_smplx_glb_animation_skins_like_the_model(synthetic_smplx_dir, tmp_path):  # noqa: F811

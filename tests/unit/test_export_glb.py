@@ -13,6 +13,7 @@ from dinar_core.export.glb import (GLBAnimation, SkinnedMesh, build_glb, local_t
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from dinar_core.motion import walk
 from dinar_core.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle, quat_to_matrix
+from tests.helpers.gltf import accessor, skin_from_file
 from tests.helpers.synthetic_smplx import PARENTS
 
 needs_validator = pytest.mark.skipif(find_validator() is None,
@@ -42,48 +43,6 @@ def cylinder(segments=8, rings=7, height=3.0, radius=0.3, bones=3, seam=False):
 def _texture(size=32):
     y, x = np.mgrid[0:size, 0:size]
     return np.stack([x * 255 // size, y * 255 // size, np.full_like(x, 90)], -1).astype(np.uint8)
-
-
-def _accessor(gltf, index):
-    acc = gltf.accessors[index]
-    view = gltf.bufferViews[acc.bufferView]
-    dtype = {5126: np.float32, 5121: np.uint8, 5123: np.uint16, 5125: np.uint32}[acc.componentType]
-    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}[acc.type]
-    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
-    return np.frombuffer(gltf.binary_blob(), dtype, acc.count * width, start).reshape(acc.count, width)
-
-
-def skin_from_file(path, frame, dense_weights=None):
-    """Vertices at animation keyframe ``frame`` (None: the nodes' own pose, no animation) computed from the GLB
-    alone, by the glTF skinning equations; ``dense_weights`` (V, J) replaces the file's four weights per vertex."""
-    gltf = pygltflib.GLTF2().load_binary(str(path))
-    prim = gltf.meshes[0].primitives[0]
-    pos = _accessor(gltf, prim.attributes.POSITION).astype(np.float64)
-    joints = _accessor(gltf, prim.attributes.JOINTS_0).astype(int)
-    weights = _accessor(gltf, prim.attributes.WEIGHTS_0).astype(np.float64)
-    skin = gltf.skins[0]
-    ibm = _accessor(gltf, skin.inverseBindMatrices).reshape(-1, 4, 4).transpose(0, 2, 1)  # column-major
-    local = {}
-    for i, node in enumerate(gltf.nodes):
-        local[i] = {"t": np.array(node.translation or [0, 0, 0.0]), "r": np.array(node.rotation or [0, 0, 0, 1.0])}
-    for channel in (gltf.animations[0].channels if frame is not None else []):
-        sampler = gltf.animations[0].samplers[channel.sampler]
-        key = {"translation": "t", "rotation": "r"}[channel.target.path]
-        local[channel.target.node][key] = _accessor(gltf, sampler.output)[frame].astype(np.float64)
-    parent = {c: i for i, n in enumerate(gltf.nodes) for c in (n.children or [])}
-
-    def world(i):
-        m = np.eye(4)
-        m[:3, :3] = quat_to_matrix(local[i]["r"] / np.linalg.norm(local[i]["r"]))
-        m[:3, 3] = local[i]["t"]
-        return world(parent[i]) @ m if i in parent else m
-
-    mats = np.stack([world(j) @ ibm[k] for k, j in enumerate(skin.joints)])  # (J, 4, 4)
-    hom = np.concatenate([pos, np.ones((len(pos), 1))], 1)
-    if dense_weights is not None:
-        return np.einsum("vj,jab,vb->va", dense_weights, mats, hom)[:, :3]
-    per = np.einsum("vkab,vb->vka", mats[joints], hom)[..., :3]  # (V, 4, 3)
-    return np.einsum("vk,vka->va", weights, per)
 
 
 def test_cylinder_glb_counts_texture_and_trimesh(tmp_path):
@@ -118,7 +77,7 @@ def test_animation_in_the_file_skins_as_expected(tmp_path):
     path = tmp_path / "anim.glb"
     write_glb(path, SkinnedMesh(v, f, w, p, rest, uv=uv), GLBAnimation(rot, 24.0, root_translation=shift))
     gltf = pygltflib.GLTF2().load_binary(str(path))
-    times = _accessor(gltf, gltf.animations[0].samplers[0].input)[:, 0]
+    times = accessor(gltf, gltf.animations[0].samplers[0].input)[:, 0]
     np.testing.assert_allclose(times, np.arange(t) / 24.0, atol=1e-7)
     np.testing.assert_allclose(skin_from_file(path, 0), v, atol=1e-5)  # keyframe 0 = the bind pose
     posed = skin_from_file(path, t - 1)
@@ -227,7 +186,7 @@ def test_smplx_skeleton_with_a_walk(tmp_path):
               GLBAnimation(full, motion.fps, root_translation=motion.transl))
     gltf = pygltflib.GLTF2().load_binary(str(path))
     assert len(gltf.animations[0].channels) == 55 + 1 and len(gltf.skins[0].joints) == 55
-    q = _accessor(gltf, gltf.animations[0].samplers[1 + 3].output)  # left_knee = joint 4
+    q = accessor(gltf, gltf.animations[0].samplers[1 + 3].output)  # left_knee = joint 4
     np.testing.assert_allclose(quat_to_matrix(q.astype(np.float64)), axis_angle_to_matrix(full[:, 4]), atol=1e-5)
     report = validate_gltf(path)
     assert report.errors == 0, report.summary("error")

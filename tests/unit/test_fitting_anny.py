@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from dinar_core.fitting import FitConfig, fit_body
-from dinar_core.fitting.metrics import procrustes_joint_error
-from tests.helpers.fitting_scenes import make_scene, natural_pose, place
+from tests.helpers.fitting_scenes import assert_recovers_ground_truth, make_scene, natural_pose, place
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +41,5 @@ def test_anny_fit_recovers_synthetic_ground_truth(anny):
     scenes = make_scene(anny, v, size, seed=1)
     fit = fit_body(anny, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * 2,
                    FitConfig(share_shape=False))  # two different bodies
-    errors = [procrustes_joint_error(fit.keypoints3d[b, :25].numpy().astype(np.float64),
-                                     scenes[b].keypoints3d[:25].astype(np.float64)) for b in range(2)]
-    assert float(np.mean(errors)) < 0.05, errors
-    for m in fit.metrics:
-        assert m.reprojection_error_rel < 0.01, m
-        assert m.mask_iou > 0.9, m
+    assert_recovers_ground_truth(fit, scenes)
     assert fit.params.phenotype.min() >= -0.05 and fit.params.phenotype.max() <= 1.05

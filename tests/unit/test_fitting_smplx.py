@@ -18,12 +18,11 @@ from dinar_core.errors import KeypointsError, MaskError, NoPersonError
 from dinar_core.fitting import BodyFit, FitConfig, fit_body
 from dinar_core.fitting.adapters import SMPLXFitBody
 from dinar_core.fitting.init import init_camera
-from dinar_core.fitting.metrics import procrustes_joint_error
 from dinar_core.rotations import axis_angle_to_matrix
 from dinar_core.fitting.variables import FitVariables
 from dinar_core.keypoints import Keypoints2D
 from dinar_core.render import make_K
-from tests.helpers.fitting_scenes import make_scene, natural_pose, place
+from tests.helpers.fitting_scenes import assert_recovers_ground_truth, make_scene, natural_pose, place
 from tests.helpers.synthetic_smplx import synthetic_smplx_dir  # noqa: F401 (fixture)
 
 SIZE = (256, 192)
@@ -126,12 +125,7 @@ def test_fit_recovers_synthetic_ground_truth(body):
     scenes = make_scene(body, v, size, seed=1)
     fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * 3,
                    FitConfig(share_shape=False))
-    errors = [procrustes_joint_error(fit.keypoints3d[b, :25].numpy().astype(np.float64),
-                                     scenes[b].keypoints3d[:25].astype(np.float64)) for b in range(3)]
-    assert float(np.mean(errors)) < 0.05, errors
-    for m in fit.metrics:
-        assert m.reprojection_error_rel < 0.01, m
-        assert m.mask_iou > 0.9, m
+    assert_recovers_ground_truth(fit, scenes)
 
 
 def test_photos_of_one_person_share_one_shape(body):

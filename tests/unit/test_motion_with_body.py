@@ -12,7 +12,7 @@ from dinar_core.export.glb import GLBAnimation, SkinnedMesh, write_glb
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from dinar_core.motion import apply_ground_offsets, ground_offsets, walk, wave
 from tests.helpers.synthetic_smplx import write_synthetic_smplx
-from tests.unit.test_export_glb import skin_from_file
+from tests.helpers.gltf import skin_from_file
 
 pytestmark = pytest.mark.slow  # builds a 10k-vertex model (~5 s) and skins 40 frames
 
