@@ -16,10 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.cli_data import import_app
 from flows.settings import configure_prefect, flow_run_settings, has_real_server
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Photos of people -> rigged, animatable avatars (DINAR), as a Prefect pipeline.")
+app.add_typer(import_app, name="import")
 console = Console(stderr=True, soft_wrap=True)
 # Piped or captured output gets a wide table (errors are not cut); a terminal gets its own width.
 out_console = Console(width=None if sys.stdout.isatty() else 240)

@@ -247,10 +247,12 @@ def find_calibration(calibration_dir: str | os.PathLike) -> Path:
                                                                                "pass it with --calibration")
 
 
-def match_cameras(cameras: CameraSet, view_names: Iterable[str], source: str = "calibration") -> dict[str, str]:
+def match_cameras(cameras: CameraSet, view_names: Iterable[str], source: str = "calibration",
+                  allow_unused: bool = False) -> dict[str, str]:
     """``{view name: calibration camera name}``: the same name, else the one camera whose name contains the view's
     (Pose2Sim's ``int_cam01_img`` for ``cam01``). :class:`MissingCameraError` listing what has no partner on either
-    side (views without a camera, cameras without a view)."""
+    side (views without a camera, cameras without a view; the latter allowed with ``allow_unused``, when the views
+    were chosen)."""
     views = list(view_names)
     mapping: dict[str, str] = {}
     for v in views:
@@ -261,7 +263,7 @@ def match_cameras(cameras: CameraSet, view_names: Iterable[str], source: str = "
         if len(hits) == 1:
             mapping[v] = hits[0]
     no_cam = [v for v in views if v not in mapping]
-    no_view = [c for c in cameras.names if c not in mapping.values()]
+    no_view = [] if allow_unused else [c for c in cameras.names if c not in mapping.values()]
     if no_cam or no_view:
         parts = []
         if no_cam:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -169,6 +170,15 @@ class Camera:
         if size is None:
             size = (max(1, round(self.width * factor)), max(1, round(self.height * factor)))
         return Camera(self.name, K, self.R, self.t, self.dist, size)
+
+    def resized(self, size: tuple[int, int]) -> "Camera":
+        """The camera of this view resized to ``size`` (W, H): K's rows times ``W'/W`` and ``H'/H`` (exact for
+        a resize of the whole image, thanks to the pixel-centre convention)."""
+        W, H = (int(v) for v in size)
+        K = self.K.copy()
+        K[0] *= W / self.width
+        K[1] *= H / self.height
+        return Camera(self.name, K, self.R, self.t, self.dist, (W, H))
 
     def undistort_image(self, image: np.ndarray) -> np.ndarray:
         """(H, W[, C]) raw frame of this camera -> the same size, undistorted, with the SAME K (see module doc).
@@ -393,9 +403,16 @@ def view_paths(person_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
+_NUMBER_LIST = re.compile(r"\[[^\[\]{}\"]*\]")
+
+
 def _write_json(path: Path, doc: Any) -> None:
+    """Indented JSON with each innermost list of numbers on one line (a matrix reads as its rows)."""
+    text = json.dumps(doc, indent=1)
+    text = _NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(0)[1:-1].split(",")) + "]"
+                            if m.group(0)[1:-1].strip() else "[]", text)
     with atomic_target(path) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def _read_json(path: Path, error: type[Exception]) -> Any:
