@@ -36,6 +36,7 @@ from dinar_core.cameras.multiview import (
     CameraSet,
     check_camera_name,
     check_rotation,
+    prefixed,
     read_cameras,
     shift_principal_point,
 )
@@ -65,7 +66,7 @@ def read_qca(path: str | os.PathLike, binning: int = 1) -> CameraSet:
     for i, tag in enumerate(tags):
         name = tag.get("serial") or f"cam{i + 1:02d}"
         where = f"{path}: camera {name!r}"
-        check_camera_name(name)
+        _check_name(name, path)
         if name in cams:
             raise CalibrationError(f"{where} appears twice", fix="give each camera a unique serial")
         if tag.get("active", "1") == "0":
@@ -97,6 +98,13 @@ def read_qca(path: str | os.PathLike, binning: int = 1) -> CameraSet:
     if not cams:
         raise CalibrationError(f"{path}: every camera is inactive", fix="activate the cameras in QTM and re-export")
     return CameraSet(cams, up=(0.0, 0.0, 1.0))
+
+
+def _check_name(name: str, path: Path) -> None:
+    try:
+        check_camera_name(name)
+    except CalibrationError as exc:
+        raise prefixed(exc, str(path)) from None
 
 
 def _parse_xml(path: Path) -> ET.Element:
@@ -155,7 +163,7 @@ def read_toml(path: str | os.PathLike, up: tuple[float, float, float] | None = N
             continue
         name = str(table.get("name", key))
         where = f"{path}: camera [{key}]"
-        check_camera_name(name)
+        _check_name(name, path)
         missing = [k for k in ("size", "matrix", "rotation", "translation") if k not in table]
         if missing:
             raise CalibrationError(f"{where} lacks {', '.join(missing)}",
@@ -183,7 +191,7 @@ def read_toml(path: str | os.PathLike, up: tuple[float, float, float] | None = N
         try:
             cams[name] = Camera(name, shift_principal_point(K_cv, 0.5), R, t, dist, size)  # type: ignore[arg-type]
         except CalibrationError as exc:
-            raise type(exc)(f"{path}: {exc}") from None
+            raise prefixed(exc, str(path)) from None
     if not cams:
         raise CalibrationError(f"{path}: no camera table", fix="give a Pose2Sim/OpenCV calibration TOML "
                                                                "([cam01] name = ..., size = ..., matrix = ...)")

@@ -257,6 +257,14 @@ def check_camera_name(name: str) -> str:
     return name
 
 
+def prefixed(exc: CalibrationError, where: str) -> CalibrationError:
+    """The same error (same class, same fix) with ``where: `` (the file) in front of its message."""
+    msg = str(exc)
+    if exc.fix and msg.endswith(f" -- fix: {exc.fix}"):
+        msg = msg[: -len(f" -- fix: {exc.fix}")]
+    return type(exc)(f"{where}: {msg}", fix=exc.fix)
+
+
 def shift_principal_point(K: np.ndarray, delta: float) -> np.ndarray:
     """A copy of K with cx, cy + delta: OpenCV -> project pixel convention is +0.5, the reverse -0.5."""
     K = np.array(K, dtype=np.float64)
@@ -329,9 +337,10 @@ def cameras_from_json(doc: Any, source: str = CAMERAS_FILE) -> CameraSet:
             raise CalibrationError(f"{where}: a value is not a number ({exc})",
                                    fix="K, R: 3 rows of 3 numbers; t: 3 numbers; dist: up to 5; size: [W, H]") from exc
         try:
+            check_camera_name(name)
             cams[name] = Camera(str(name), arrays["K"], arrays["R"], arrays["t"], dist, size)  # type: ignore[arg-type]
         except CalibrationError as exc:
-            raise type(exc)(f"{source}: {exc}") from None
+            raise prefixed(exc, source) from None
     return CameraSet(cams, tuple(doc["up"]) if doc.get("up") is not None else None)
 
 
