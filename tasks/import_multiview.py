@@ -32,6 +32,7 @@ from dinar_core.cameras.multiview import (
     Camera,
     CameraSet,
     DatasetInfo,
+    CAMERAS_FILE,
     VIEWS_DIR,
     read_dataset,
     write_cameras,
@@ -230,25 +231,26 @@ def import_pose2sim(project_dir: str | os.PathLike, out: str | os.PathLike, fram
         chosen = list(sources)
         mapping = match_cameras(calib, chosen, str(calib_path))
 
-    # 3./4. per person-instant
-    raw = {cam: read_frames(sources[cam], frame_list) for cam in chosen}
+    # 3. per camera (one pass over its video): frames -> undistorted, resized views, written at once. A person's
+    # cameras.json is written last, so a person folder without it (an import that failed half-way) is not listed.
     project_name = name or project.resolve().name
-    persons = []
-    for f in frame_list:
-        person = out / person_id(project_name, f)
-        views_dir = person / VIEWS_DIR
-        views_dir.mkdir(parents=True, exist_ok=True)
-        cams = {}
-        for cam_name in chosen:
-            cam = calib[mapping[cam_name]]
-            cam = Camera(cam_name, cam.K, cam.R, cam.t, cam.dist, cam.size)
-            view, cams[cam_name] = prepare_view(cam, raw[cam_name][f], scale)
-            write_view(views_dir / f"{cam_name}.png", view)
-        for stale in views_dir.glob("*.png"):
+    persons = [out / person_id(project_name, f) for f in frame_list]
+    for person in persons:
+        (person / CAMERAS_FILE).unlink(missing_ok=True)
+    per_person: list[dict[str, Camera]] = [{} for _ in frame_list]
+    for cam_name in chosen:
+        cam = calib[mapping[cam_name]]
+        cam = Camera(cam_name, cam.K, cam.R, cam.t, cam.dist, cam.size)
+        for k, (f, rgb) in enumerate(sorted(read_frames(sources[cam_name], frame_list).items())):
+            view, per_person[k][cam_name] = prepare_view(cam, rgb, scale)
+            write_view(persons[k] / VIEWS_DIR / f"{cam_name}.png", view)
+
+    # 4. each person's cameras.json (stale views of other cameras removed), then dataset.json
+    for person, cams in zip(persons, per_person):
+        for stale in (person / VIEWS_DIR).glob("*.png"):
             if stale.stem not in cams:
                 stale.unlink()
         write_cameras(person, CameraSet(cams, calib.up))
-        persons.append(person)
 
     info = DatasetInfo(KIND, source or f"{project_name} (Pose2Sim project), calibration {calib_path.name}",
                        licence, [p.name for p in persons],

@@ -4,7 +4,6 @@ the cameras (the 3D point projects onto the dot in every written view) and the n
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -167,4 +166,3 @@ def test_parse_frames():
     for bad in ("", "a", "5-2", "-3"):
         with pytest.raises(MultiViewDataError):
             parse_frames(bad)
-    json.dumps(parse_frames("1"))
