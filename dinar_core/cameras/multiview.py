@@ -247,6 +247,22 @@ class CameraSet:
         return CameraSet({n: c.scaled(factor) for n, c in self.cameras.items()}, self.up)
 
 
+def look_at(centre, target, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """World -> camera ``(R (3, 3), t (3,))`` of an upright camera at ``centre`` looking at ``target`` (OpenCV axes:
+    its +z towards the target, its y (image down) along -``up`` as far as possible)."""
+    centre, target, up = (np.asarray(v, dtype=np.float64).reshape(3) for v in (centre, target, up))
+    z = target - centre
+    if not np.linalg.norm(z) > 0:
+        raise ValueError("look_at: centre and target are the same point")
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    if not np.linalg.norm(x) > 1e-9:
+        raise ValueError("look_at: the viewing direction is parallel to up")
+    x /= np.linalg.norm(x)
+    R = np.stack([x, np.cross(z, x), z])
+    return R, -R @ centre
+
+
 def check_camera_name(name: str) -> str:
     """A camera name must be a file-system safe file stem (it names ``views/<camera>.png``)."""
     ok = (isinstance(name, str) and 0 < len(name) <= 100 and name not in (".", "..")

@@ -13,7 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from dinar_core.cameras.calibration import write_toml
-from dinar_core.cameras.multiview import Camera, CameraSet, list_persons, read_cameras, read_dataset, view_paths
+from dinar_core.cameras.multiview import (
+    Camera,
+    CameraSet,
+    list_persons,
+    look_at,
+    read_cameras,
+    read_dataset,
+    view_paths,
+)
 from dinar_core.errors import MissingCameraError, MultiViewDataError
 from flows.cli import app
 from tasks.import_multiview import import_pose2sim, parse_frames
@@ -27,20 +35,11 @@ def grey(i: int) -> int:
     return 30 + 35 * i
 
 
-def look_at(centre, target=(0.0, 0.0, 1.0), up=(0.0, 0.0, 1.0)):
-    centre, target, up = (np.asarray(v, float) for v in (centre, target, up))
-    z = (target - centre) / np.linalg.norm(target - centre)
-    x = np.cross(z, up)
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
-    return R, -R @ centre
-
-
 def fake_cameras() -> CameraSet:
     cams = {}
     for name, centre, dist in (("cam01", (2.0, -1.0, 1.3), (-0.5, 0.1, 0.0, 0.0, 0.0)),
                                ("cam02", (-1.5, -1.8, 1.1), (0.0,) * 5)):
-        R, t = look_at(centre)
+        R, t = look_at(centre, (0.0, 0.0, 1.0))
         K = np.array([[150.0, 0.0, W / 2 + 2], [0.0, 150.0, H / 2 - 3], [0.0, 0.0, 1.0]])
         cams[name] = Camera(name, K, R, t, np.array(dist), (W, H))
     return CameraSet(cams, up=(0.0, 0.0, 1.0))

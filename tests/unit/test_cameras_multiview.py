@@ -14,6 +14,7 @@ from dinar_core.cameras.multiview import (
     CameraSet,
     DatasetInfo,
     list_persons,
+    look_at,
     read_cameras,
     read_dataset,
     view_paths,
@@ -21,18 +22,6 @@ from dinar_core.cameras.multiview import (
     write_dataset,
 )
 from dinar_core.errors import CalibrationError, MissingCameraError, MultiViewDataError, NotARotationError
-
-
-def look_at(centre, target, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
-    """World -> camera (R, t) of a camera at `centre` looking at `target` (OpenCV axes, world z up)."""
-    centre, target, up = (np.asarray(v, float) for v in (centre, target, up))
-    z = target - centre
-    z /= np.linalg.norm(z)
-    x = np.cross(z, up)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])
-    return R, -R @ centre
 
 
 def make_camera(name="cam01", centre=(3.0, -1.0, 1.5), dist=(0.0,) * 5, size=(640, 480), f=600.0):
@@ -57,6 +46,7 @@ def test_centre_direction_and_projection_matrix():
     np.testing.assert_allclose(cam.centre, [3.0, -1.0, 1.5], atol=1e-12)
     to_target = np.array([0.0, 0.0, 1.0]) - cam.centre
     np.testing.assert_allclose(cam.direction, to_target / np.linalg.norm(to_target), atol=1e-12)
+    assert cam.R[1] @ [0.0, 0.0, 1.0] < 0 and abs(cam.R[0] @ [0.0, 0.0, 1.0]) < 1e-12  # upright: image down = down
     # the target projects onto the principal point; P agrees with project()
     np.testing.assert_allclose(cam.project([0.0, 0.0, 1.0])[0], cam.K[:2, 2], atol=1e-9)
     X = np.array([0.2, 0.1, 1.3, 1.0])
