@@ -258,7 +258,8 @@ def find_calibration(calibration_dir: str | os.PathLike) -> Path:
 def match_cameras(cameras: CameraSet, view_names: Iterable[str], source: str = "calibration",
                   allow_unused: bool = False) -> dict[str, str]:
     """``{view name: calibration camera name}``: the same name, else the one camera whose name contains the view's
-    (Pose2Sim's ``int_cam01_img`` for ``cam01``). :class:`MissingCameraError` listing what has no partner on either
+    (Pose2Sim's ``int_cam01_img`` for ``cam01``), else the one whose name the view's contains (``cam01`` for an
+    image folder ``cam01_img``). :class:`MissingCameraError` listing what has no partner on either
     side (views without a camera, cameras without a view; the latter allowed with ``allow_unused``, when the views
     were chosen)."""
     views = list(view_names)
@@ -267,9 +268,11 @@ def match_cameras(cameras: CameraSet, view_names: Iterable[str], source: str = "
         if v in cameras.cameras:
             mapping[v] = v
             continue
-        hits = [c for c in cameras.names if v in c and c not in mapping.values()]
-        if len(hits) == 1:
-            mapping[v] = hits[0]
+        for hits in ([c for c in cameras.names if v in c], [c for c in cameras.names if c in v]):
+            hits = [c for c in hits if c not in mapping.values() and c not in views]
+            if len(hits) == 1:
+                mapping[v] = hits[0]
+                break
     no_cam = [v for v in views if v not in mapping]
     no_view = [] if allow_unused else [c for c in cameras.names if c not in mapping.values()]
     if no_cam or no_view:

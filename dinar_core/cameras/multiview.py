@@ -161,6 +161,19 @@ class Camera:
         px[~(z > 0)] = np.nan
         return px
 
+    def undistort_points(self, pixels_raw: np.ndarray) -> np.ndarray:
+        """(N, 2) pixels of the RAW (distorted) frame -> (N, 2) pixels of the undistorted view (same K); the inverse
+        of ``project(..., distort=True)`` followed by ``project(...)``. For 2D detections made on raw frames."""
+        import cv2
+
+        px = np.asarray(pixels_raw, dtype=np.float64).reshape(-1, 2)
+        if not np.any(self.dist):
+            return px.copy()
+        Kcv = self.K_opencv
+        und = cv2.undistortPointsIter((px - 0.5)[:, None], Kcv, self.dist, None, Kcv,
+                                      (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10))
+        return und[:, 0] + 0.5
+
     def scaled(self, factor: float, size: tuple[int, int] | None = None) -> "Camera":
         """The camera of this view resized by ``factor`` (K's first two rows times factor; size rounded, or given)."""
         if not factor > 0:

@@ -116,6 +116,10 @@ def test_match_cameras_by_containment(tmp_path):
     (tmp_path / "Calib.qca.txt").write_text(text)
     cams = read_qca(tmp_path / "Calib.qca.txt")
     assert match_cameras(cams, ["cam01", "cam02", "cam03", "cam04"])["cam03"] == "int_cam03_img"
+    plain = read_qca(QCA)
+    assert match_cameras(plain, ["cam01_img", "cam02_img", "cam03_img", "cam04"])["cam02_img"] == "cam02"
+    with pytest.raises(MissingCameraError, match="cam1"):  # ambiguous: cam1 is in every name
+        match_cameras(plain, ["cam1", "cam02", "cam03", "cam04"], allow_unused=True)
 
 
 def test_fit_to_frame():

@@ -41,6 +41,14 @@ def test_project_matches_opencv_with_and_without_distortion():
     assert np.isnan(cam.project(cam.centre - 2 * cam.direction)).all()  # behind the camera
 
 
+def test_undistort_points_inverts_the_distortion():
+    cam = make_camera(dist=(-0.3, 0.08, 0.002, -0.001, 0.0))
+    pts = np.random.default_rng(1).uniform(-1.2, 1.2, (40, 3)) + [0.0, 0.0, 1.0]  # out to the image corners
+    raw = cam.project(pts, distort=True)
+    assert np.abs(raw - cam.project(pts)).max() > 5
+    np.testing.assert_allclose(cam.undistort_points(raw), cam.project(pts), atol=1e-4)
+
+
 def test_centre_direction_and_projection_matrix():
     cam = make_camera(centre=(3.0, -1.0, 1.5))
     np.testing.assert_allclose(cam.centre, [3.0, -1.0, 1.5], atol=1e-12)
