@@ -49,6 +49,8 @@ def pose2sim(
         raise typer.Exit(1)
     console.print(f"{len(result.persons)} persons x {len(result.cameras)} cameras ({', '.join(result.cameras)}) "
                   f"from {result.calibration.name}")
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
     for p in result.persons:
         console.print(f"  {p}")
     console.print(f"dataset: [bold]{result.data_dir / 'dataset.json'}[/bold]")

@@ -199,9 +199,10 @@ def import_pose2sim(project_dir: str | os.PathLike, out: str | os.PathLike, fram
     """Import frames ``frames`` of every camera (or of ``cameras``) of a Pose2Sim project into ``out``.
 
     Steps: 1. find the calibration and the per-camera frame sources; 2. pair cameras with sources by name (named
-    error for any camera on one side only); 3. per frame index, decode each camera's frame, fit the camera to the
-    frame's actual size, undistort (same K), downscale by ``scale`` (K scaled); 4. write ``views/<camera>.png`` and
-    ``cameras.json`` per person-instant, then ``dataset.json`` (merged with the persons already in ``out``).
+    error for any camera on one side only); 3. per camera, decode the wanted frames, fit the camera to the frames'
+    actual size, undistort (same K), downscale by ``scale`` (K scaled), write ``<person>/views/<camera>.png``;
+    4. write each person-instant's ``cameras.json``, then ``dataset.json`` (merged with the persons already in
+    ``out``).
     """
     project = Path(project_dir)
     out = Path(out)
@@ -238,10 +239,14 @@ def import_pose2sim(project_dir: str | os.PathLike, out: str | os.PathLike, fram
     for person in persons:
         (person / CAMERAS_FILE).unlink(missing_ok=True)
     per_person: list[dict[str, Camera]] = [{} for _ in frame_list]
+    warnings = []
     for cam_name in chosen:
         cam = calib[mapping[cam_name]]
         cam = Camera(cam_name, cam.K, cam.R, cam.t, cam.dist, cam.size)
-        for k, (f, rgb) in enumerate(sorted(read_frames(sources[cam_name], frame_list).items())):
+        for k, (_f, rgb) in enumerate(sorted(read_frames(sources[cam_name], frame_list).items())):
+            if k == 0 and (rgb.shape[1], rgb.shape[0]) != cam.size:
+                warnings.append(f"{cam_name}: frames are {rgb.shape[1]}x{rgb.shape[0]}, the calibration says "
+                                f"{cam.width}x{cam.height}; camera fitted to the frames (see fit_to_frame)")
             view, per_person[k][cam_name] = prepare_view(cam, rgb, scale)
             write_view(persons[k] / VIEWS_DIR / f"{cam_name}.png", view)
 
@@ -257,7 +262,7 @@ def import_pose2sim(project_dir: str | os.PathLike, out: str | os.PathLike, fram
                        {"generator": "dinar import pose2sim", "frames": frame_list, "scale": scale,
                         "cameras": chosen})
     write_dataset(out, _merge(out, info))
-    return ImportResult(out, persons, calib_path, chosen)
+    return ImportResult(out, persons, calib_path, chosen, warnings)
 
 
 def _merge(out: Path, info: DatasetInfo) -> DatasetInfo:

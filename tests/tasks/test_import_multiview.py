@@ -110,7 +110,7 @@ def test_cli_import_writes_the_layout(project, tmp_path):
     raw = truth["cam01"].project(POINT, distort=True)[0] / 2
     assert np.linalg.norm(raw - read_cameras(persons[0])["cam01"].project(POINT)[0]) > 1.0
     # a second import of another frame adds to the dataset
-    import_pose2sim(project, out, [2], cameras=["cam02"])
+    assert import_pose2sim(project, out, [2], cameras=["cam02"]).warnings == []
     assert read_dataset(out).persons == ["My_Session_f0001", "My_Session_f0002", "My_Session_f0004"]
     assert list(view_paths(out / "My_Session_f0002")) == ["cam02"]
 
@@ -156,7 +156,12 @@ def test_bad_frames_and_calibration(project, tmp_path):
 
     with pytest.raises(CalibrationError, match="Calib_board.toml"):
         import_pose2sim(project, tmp_path / "D", [1])
-    assert not (tmp_path / "D").exists() or not list((tmp_path / "D").iterdir())
+    assert not (tmp_path / "D").exists()
+    # a calibration made for 8 px wider frames (a codec crop): K kept, the frames' size written, a warning
+    cams = fake_cameras()
+    write_toml(calib, CameraSet({n: Camera(n, c.K, c.R, c.t, c.dist, (W + 8, H)) for n, c in cams.cameras.items()}))
+    result = import_pose2sim(project, tmp_path / "E", [1])
+    assert read_cameras(result.persons[0])["cam01"].size == (W, H) and "168x120" in result.warnings[0]
 
 
 def test_parse_frames():
