@@ -70,9 +70,9 @@ def check_rotation(R: np.ndarray, where: str = "rotation", tol: float = ROTATION
     return R
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Camera:
-    """One calibrated pinhole camera (see the module docstring for the conventions).
+    """One calibrated pinhole camera (see the module docstring for the conventions). ``size`` is required.
 
     K: (3, 3) intrinsics in the project's pixel convention; R: (3, 3) world -> camera rotation; t: (3,) metres;
     dist: (5,) the original lens distortion k1, k2, p1, p2, k3 (OpenCV); size: (W, H) pixels of the view.
