@@ -11,15 +11,17 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Sequence, Union
 
 import yaml
 
 from dinar_core.avatar.config import NeuralAvatarConfig
+from dinar_core.errors import DinarError
 from dinar_core.fitting.fitter import FitConfig
 from dinar_core.texture.config import ClassicAvatarConfig
 
@@ -171,12 +173,18 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
-class ConfigError(ValueError):
-    """A config file or override that does not fit the dataclasses (unknown key, wrong type, bad choice)."""
+class ConfigError(DinarError, ValueError):
+    """A config file or override that does not fit the dataclasses (unknown key, wrong type, bad choice, unreadable
+    YAML). The CLI prints it without a traceback and exits with code 2."""
+
+
+# YAML 1.1 (PyYAML) reads `1e-7`, `1E5`, `-.5` or `1.0e5` as strings: a float field takes such a string as the number
+# it spells. Only float-typed fields do, so a str field keeps "1e-7" as written.
+_FLOAT_TEXT = re.compile(r"[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][-+]?\d+)?")
 
 
 def _check_value(name: str, value: Any, tp: Any) -> Any:
-    """Validate (and lightly coerce int -> float) one leaf value against its annotation."""
+    """Validate (and lightly coerce int -> float, numeric text -> float) one leaf value against its annotation."""
     origin = typing.get_origin(tp)
     if origin is Literal:
         if value not in typing.get_args(tp):
@@ -205,6 +213,8 @@ def _check_value(name: str, value: Any, tp: Any) -> Any:
     if origin is dict or tp is Any:
         return value
     if tp is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}: expected a number, got {value!r}")
         return float(value)
@@ -222,7 +232,7 @@ def _check_value(name: str, value: Any, tp: Any) -> Any:
         return str(value)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{name} is a section, not a value (expected a mapping of its keys, got {value!r})")
         return override(tp(), value, prefix=f"{name}.")
     return value
 
@@ -246,33 +256,125 @@ def override(cfg: Any, changes: dict, prefix: str = "") -> Any:
     return dataclasses.replace(cfg, **updates)
 
 
-def parse_dotlist(items: list[str]) -> dict:
-    """``["segment.threshold=0.3", "keypoints.backend=openpose"]`` -> nested dict (values parsed as YAML)."""
+# ------------------------------------------------------------------------------------------------- the resolver
+
+Override = Union[str, tuple[str, Any]]
+"""One override: ``"section.key=value"`` (value parsed as YAML, as ``--set`` gives it) or ``("section.key", value)``
+with a ready Python value (the CLI's shortcut flags such as ``--smplx-models``: a path is never re-parsed as YAML)."""
+
+
+def _nested(dotted: str, value: Any, what: str) -> dict:
+    """``"fit.ftol", 1e-7`` -> ``{"fit": {"ftol": 1e-7}}``; an empty key part is an error naming `what`."""
+    parts = [p.strip() for p in dotted.split(".")]
+    if not all(parts):
+        raise ConfigError(f"{what}: {dotted.strip()!r} is not a key of the form section.key")
+    node: Any = value
+    for part in reversed(parts):
+        node = {part: node}
+    return node
+
+
+def _yaml_value(raw: str, what: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw.strip() != "" else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what}: the value {raw!r} is not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def parse_override(item: Override) -> dict:
+    """One override as a nested dict of changes: ``"segment.threshold=0.3"`` -> ``{"segment": {"threshold": 0.3}}``."""
+    if isinstance(item, tuple):
+        dotted, value = item
+        return _nested(dotted, value, f"{dotted}={value}")
+    if not isinstance(item, str) or "=" not in item:
+        raise ConfigError(f"--set {item}: not of the form section.key=value (e.g. --set fit.ftol=1e-7)")
+    dotted, raw = item.split("=", 1)
+    return _nested(dotted, _yaml_value(raw, f"--set {item}"), f"--set {item}")
+
+
+def _merge(into: dict, changes: dict, path: str) -> None:
+    for key, value in changes.items():
+        if isinstance(into.get(key), dict) and isinstance(value, dict):
+            _merge(into[key], value, f"{path}{key}.")
+        elif key in into and (isinstance(into[key], dict) or isinstance(value, dict)):
+            raise ConfigError(f"overrides disagree on {path}{key}: set as a section and as a value")
+        else:
+            into[key] = value
+
+
+def parse_dotlist(items: Sequence[Override]) -> dict:
+    """``["segment.threshold=0.3", "keypoints.backend=openpose"]`` -> one nested dict (values parsed as YAML); two
+    items that make one key both a section and a value are a `ConfigError`."""
     out: dict = {}
     for item in items:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form section.key=value")
-        dotted, raw = item.split("=", 1)
-        node = out
-        parts = dotted.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+        _merge(out, parse_override(item), "")
     return out
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Defaults, then the YAML file at `path` (if any), then ``key=value`` overrides."""
-    cfg = PipelineConfig()
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
-        cfg = override(cfg, data)
-    if overrides:
-        cfg = override(cfg, parse_dotlist(overrides))
+def apply_overrides(cfg: Any, overrides: Sequence[Override]) -> Any:
+    """`cfg` with each override applied in turn (a later one wins); each error names its override and key."""
+    for item in overrides:
+        changes = parse_override(item)
+        try:
+            cfg = override(cfg, changes)
+        except ConfigError as exc:
+            shown = f"--set {item}" if isinstance(item, str) else f"{item[0]}={item[1]}"
+            raise ConfigError(f"{shown}: {exc}") from None
     return cfg
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """A YAML config file as a mapping (empty file: {}); missing, unreadable or malformed is a `ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML ({' '.join(str(exc).split())})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _apply_file(cfg: PipelineConfig, path: str | os.PathLike) -> PipelineConfig:
+    try:
+        return override(cfg, read_yaml(path))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
+
+
+def resolve_config(base: PipelineConfig | dict | str | os.PathLike | None = None,
+                   config_file: str | os.PathLike | None = None,
+                   overrides: Sequence[Override] = ()) -> PipelineConfig:
+    """The one config resolver of every command: `base`, then the YAML `config_file`, then `overrides` in order.
+
+    base: None = the defaults in code; a path = a person's saved ``config.yaml`` (what its run used, itself
+    applied on the defaults, so a field added since still gets its default); a dict or a PipelineConfig as is.
+    Every problem (unknown key, wrong type, bad YAML, a missing file) is a `ConfigError` naming the key or file.
+    """
+    if base is None:
+        cfg = PipelineConfig()
+    elif isinstance(base, PipelineConfig):
+        cfg = base
+    elif isinstance(base, dict):
+        cfg = from_dict(base)
+    else:
+        cfg = _apply_file(PipelineConfig(), base)
+    if config_file is not None:
+        cfg = _apply_file(cfg, config_file)
+    return apply_overrides(cfg, overrides)
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[Override] | None = None
+                ) -> PipelineConfig:
+    """Defaults, then the YAML file at `path` (if any), then ``key=value`` overrides (`resolve_config` on the
+    defaults)."""
+    return resolve_config(None, path, overrides or ())
 
 
 def to_dict(cfg: Any) -> dict:
