@@ -194,8 +194,9 @@ def rerun(
     from tasks.config import resolve_config
     from tasks.discover import find_workspaces
 
+    resolve_config(None, config, set_)  # every config resolves before Prefect starts: a bad --set exits 2
     workspaces = find_workspaces(runs)
-    for ws in workspaces:  # every config resolves before Prefect starts (a bad --set is exit 2, not a flow crash)
+    for ws in workspaces:
         resolve_config(ws.config_path, config, set_)
     configure_prefect(verbose)
     from flows.pipeline import rerun as rerun_flow
