@@ -186,7 +186,8 @@ def resolve_config(base: PipelineConfig | dict | str | os.PathLike | None = None
     """The one config resolver of every command: `base`, then the YAML `config_file`, then `overrides` in order.
 
     base: None = the defaults in code; a path = a person's saved ``config.yaml`` (what its run used, itself
-    applied on the defaults, so a field added since still gets its default); a dict or a PipelineConfig as is.
+    applied on the defaults, so a field added since still gets its default; a person without one, whose first run
+    was stopped before it was written, gets the defaults); a dict or a PipelineConfig as is.
     Every problem (unknown key, wrong type, bad YAML, a missing file) is a `ConfigError` naming the key or file.
     """
     if base is None:
@@ -196,7 +197,7 @@ def resolve_config(base: PipelineConfig | dict | str | os.PathLike | None = None
     elif isinstance(base, dict):
         cfg = from_dict(base)
     else:
-        cfg = _apply_file(PipelineConfig(), base)
+        cfg = _apply_file(PipelineConfig(), base) if Path(base).exists() else PipelineConfig()
     if config_file is not None:
         cfg = _apply_file(cfg, config_file)
     return apply_overrides(cfg, overrides)

@@ -40,6 +40,7 @@ def test_order_base_then_file_then_overrides(tmp_path):
     assert cfg.keypoints.crop_margin == 0.2
     assert resolve_config(overrides=["fit.ftol=1", "fit.ftol=2"]).fit.ftol == 2.0  # a later override wins
     assert resolve_config(cfg) is cfg and resolve_config() == PipelineConfig()
+    assert resolve_config(tmp_path / "never_written" / "config.yaml") == PipelineConfig()
 
 
 def test_a_path_given_as_a_value_is_not_parsed_as_yaml():
