@@ -180,19 +180,20 @@ def _rerun_plan(ws: Workspace, failed_only: bool, stage: str | None) -> list[str
 
 @flow(name="dinar-rerun", log_prints=True)
 def rerun(runs: str, failed_only: bool = False, stage: str | None = None, force: bool = False,
-          config: dict | None = None) -> dict:
+          config: dict | None = None, config_file: str | None = None, overrides: list[str] | None = None) -> dict:
     """Rerun the stages of existing workspaces that are failed or stale (`force`: run them regardless).
 
-    Each person keeps the config it was run with (its ``config.yaml``) unless `config` is given.
+    Each person keeps the config it was run with (its ``config.yaml``), with the YAML `config_file` and the
+    ``section.key=value`` `overrides` applied on top; `config` (a whole config) replaces it instead.
     """
-    from tasks.config import load_config
+    from tasks.config import resolve_config
 
     futures, all_stages = [], set()
     for ws in find_workspaces(Path(runs)):
         plan = _rerun_plan(ws, failed_only, stage)
         if not plan:
             continue
-        cfg = from_dict(config) if config is not None else load_config(ws.config_path)
+        cfg = resolve_config(config if config is not None else ws.config_path, config_file, overrides or ())
         prepare_person(ws.root, ws.sources(), cfg)
         all_stages.update(plan)
         forced = set(plan) if force and stage is None else ({get_stage(stage).name} if force else set())

@@ -1,8 +1,10 @@
 """Pipeline configuration: one typed dataclass per stage, composed into `PipelineConfig`.
 
 Defaults live here, in code. A YAML file (``configs/*.yaml``) only overrides fields; an unknown key or a value of
-the wrong type is an error that names the key, so a typo never silently falls back to a default. The resolved
-config is saved as ``config.yaml`` in every person workspace.
+the wrong type is an error that names the key, so a typo never silently falls back to a default
+(`tasks.config_overrides`). Every command resolves its config with `resolve_config`: the defaults or a person's
+saved config, then ``--config``, then ``--set``. The resolved config is saved as ``config.yaml`` in every person
+workspace.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ import dataclasses
 import functools
 import json
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Sequence
 
 import yaml
 
 from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.fitting.fitter import FitConfig
 from dinar_core.texture.config import ClassicAvatarConfig
+# (ConfigError, override and parse_dotlist are also imported from here by the stages, flows and tests)
+from tasks.config_overrides import ConfigError, Override, apply_overrides, override, parse_dotlist, read_yaml
 
 
 @dataclass
@@ -171,108 +173,41 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
-class ConfigError(ValueError):
-    """A config file or override that does not fit the dataclasses (unknown key, wrong type, bad choice)."""
+def _apply_file(cfg: PipelineConfig, path: str | os.PathLike) -> PipelineConfig:
+    try:
+        return override(cfg, read_yaml(path))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
 
 
-def _check_value(name: str, value: Any, tp: Any) -> Any:
-    """Validate (and lightly coerce int -> float) one leaf value against its annotation."""
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{name}: {value!r} is not one of {list(typing.get_args(tp))}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _check_value(name, value, arg)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError("; ".join(errors))
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name}: expected a list, got {value!r}")
-        (item_tp, *_rest) = typing.get_args(tp) or (Any,)
-        return type(value)(_check_value(f"{name}[]", v, item_tp) for v in value) if origin is list else tuple(
-            _check_value(f"{name}[]", v, item_tp) for v in value
-        )
-    if origin is dict or tp is Any:
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}: expected true/false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, (str, Path)):
-            raise ConfigError(f"{name}: expected a string, got {value!r}")
-        return str(value)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
-        return override(tp(), value, prefix=f"{name}.")
-    return value
+def resolve_config(base: PipelineConfig | dict | str | os.PathLike | None = None,
+                   config_file: str | os.PathLike | None = None,
+                   overrides: Sequence[Override] = ()) -> PipelineConfig:
+    """The one config resolver of every command: `base`, then the YAML `config_file`, then `overrides` in order.
+
+    base: None = the defaults in code; a path = a person's saved ``config.yaml`` (what its run used, itself
+    applied on the defaults, so a field added since still gets its default; a person without one, whose first run
+    was stopped before it was written, gets the defaults); a dict or a PipelineConfig as is.
+    Every problem (unknown key, wrong type, bad YAML, a missing file) is a `ConfigError` naming the key or file.
+    """
+    if base is None:
+        cfg = PipelineConfig()
+    elif isinstance(base, PipelineConfig):
+        cfg = base
+    elif isinstance(base, dict):
+        cfg = from_dict(base)
+    else:
+        cfg = _apply_file(PipelineConfig(), base) if Path(base).exists() else PipelineConfig()
+    if config_file is not None:
+        cfg = _apply_file(cfg, config_file)
+    return apply_overrides(cfg, overrides)
 
 
-def override(cfg: Any, changes: dict, prefix: str = "") -> Any:
-    """Return a copy of the dataclass `cfg` with `changes` (a nested dict, as from YAML) applied."""
-    if not isinstance(changes, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {changes!r}")
-    hints = typing.get_type_hints(type(cfg))
-    fields = {f.name for f in dataclasses.fields(cfg)}
-    updates = {}
-    for key, value in changes.items():
-        name = f"{prefix}{key}"
-        if key not in fields:
-            raise ConfigError(f"unknown config key {name!r} (known: {', '.join(sorted(fields))})")
-        current = getattr(cfg, key)
-        if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            updates[key] = override(current, value, prefix=f"{name}.")
-        else:
-            updates[key] = _check_value(name, value, hints[key])
-    return dataclasses.replace(cfg, **updates)
-
-
-def parse_dotlist(items: list[str]) -> dict:
-    """``["segment.threshold=0.3", "keypoints.backend=openpose"]`` -> nested dict (values parsed as YAML)."""
-    out: dict = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form section.key=value")
-        dotted, raw = item.split("=", 1)
-        node = out
-        parts = dotted.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
-    return out
-
-
-def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Defaults, then the YAML file at `path` (if any), then ``key=value`` overrides."""
-    cfg = PipelineConfig()
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
-        cfg = override(cfg, data)
-    if overrides:
-        cfg = override(cfg, parse_dotlist(overrides))
-    return cfg
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[Override] | None = None
+                ) -> PipelineConfig:
+    """Defaults, then the YAML file at `path` (if any), then ``key=value`` overrides (`resolve_config` on the
+    defaults)."""
+    return resolve_config(None, path, overrides or ())
 
 
 def to_dict(cfg: Any) -> dict:

@@ -30,7 +30,6 @@ from typing import Optional
 import cv2
 import numpy as np
 import torch
-import yaml
 
 from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.avatar.dataset import prepare_sample
@@ -44,7 +43,7 @@ from dinar_core.compat.checkpoint import load_dinar_checkpoint
 from dinar_core.errors import DatasetError, MissingCheckpointError
 from dinar_core.nets.dinar import DinarModel
 from dinar_core.render import make_K
-from tasks.config import ConfigError, override
+from tasks.config import PipelineConfig
 from tasks.segment import read_rgb
 from tasks.workspace import atomic_path, atomic_write_bytes
 
@@ -53,36 +52,33 @@ CHECKPOINT_URL = "https://github.com/SamsungLabs/DINAR (README: 'Checkpoint' lin
 
 @dataclass
 class InferOptions:
-    """Options of `dinar infer` (None = the config's value).
+    """What `dinar infer` runs with, besides the data: the neural config and the body's files (from the resolved
+    pipeline config, see `from_config`), and how to write the outputs.
 
-    finetune_back: DINAR's --finetune_back (128 finetuning steps, the first 64 only rescale the colours).
+    neural: the NeuralAvatarConfig (sizes, DDIM steps, seed, device, finetuning incl. DINAR's --finetune_back as
+        ``finetune.back``, video incl. ``video.max_frames``); None = the defaults (DINAR's official sizes).
     animation: DINAR's animation pickle ('body_params_list'); None makes the turntable video.
-    steps: DDIM steps; seed: the run's seed; device: 'auto' | 'cpu' | 'cuda'.
     smplx_models: folder with SMPLX_{NEUTRAL,MALE,FEMALE}.pkl/.npz (else $DINAR_SMPLX_MODELS).
-    config: YAML whose ``neural:`` section overrides NeuralAvatarConfig (configs/neural.yaml).
-    neural: a ready NeuralAvatarConfig (used instead of `config`; tests).
     uv_assets: DINAR's smplx_data/ folder (uv.npy, uv_faces.npy, v_inds.npy, SMPLX-mesh-neutral.png,
         SMPLX-eyes-hands-mask.png); optional.
-    finetune: run the finetuning stage (None: the config's finetune.enabled).
-    lpips_weights: local LPIPS-VGG state dict for the finetuning's perceptual loss.
-    max_frames: cap on video frames. write_frames: also write each frame as PNG (DINAR does).
+    write_frames: also write each frame as PNG (DINAR does).
     run_name: the run folder under LOGS/eval (default DINAR's run_<date>_test).
     """
 
-    finetune_back: bool = False
-    animation: Optional[Path] = None
-    steps: Optional[int] = None
-    seed: Optional[int] = None
-    device: Optional[str] = None
-    smplx_models: Optional[Path] = None
-    config: Optional[Path] = None
     neural: Optional[NeuralAvatarConfig] = None
+    animation: Optional[Path] = None
+    smplx_models: Optional[Path] = None
     uv_assets: Optional[Path] = None
-    finetune: Optional[bool] = None
-    lpips_weights: Optional[Path] = None
-    max_frames: Optional[int] = None
     write_frames: bool = True
     run_name: Optional[str] = None
+
+    @classmethod
+    def from_config(cls, cfg: PipelineConfig, **options) -> "InferOptions":
+        """The options a resolved pipeline config gives: its `neural` section and `body.smplx_models` /
+        `body.uv_assets` (the checkpoint is ``cfg.avatar.checkpoint``); `options` set the other fields."""
+        body = cfg.body
+        return cls(neural=cfg.neural, smplx_models=Path(body.smplx_models) if body.smplx_models else None,
+                   uv_assets=Path(body.uv_assets) if body.uv_assets else None, **options)
 
 
 @dataclass
@@ -95,45 +91,6 @@ class InferResult:
     finetuned: list[Path]
     videos: list[Path]
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-# ------------------------------------------------------------------------------------------------------- config
-
-
-def load_neural_config(path: Optional[Path]) -> NeuralAvatarConfig:
-    """NeuralAvatarConfig defaults overridden by the ``neural:`` section of a YAML file (unknown keys are errors)."""
-    cfg = NeuralAvatarConfig()
-    if path is None:
-        return cfg
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
-    if "neural" not in data:
-        raise ConfigError(f"config file {path} has no 'neural:' section (see configs/neural.yaml)")
-    cfg = override(cfg, data["neural"] or {}, prefix="neural.")
-    cfg.validate()
-    return cfg
-
-
-def resolve_config(options: InferOptions) -> NeuralAvatarConfig:
-    cfg = options.neural or load_neural_config(options.config)
-    changes: dict = {}
-    if options.steps is not None:
-        changes["ddim_steps"] = int(options.steps)
-    if options.seed is not None:
-        changes["seed"] = int(options.seed)
-    if options.device is not None:
-        changes["device"] = options.device
-    ft = cfg.finetune
-    if options.finetune is not None:
-        ft = dataclasses.replace(ft, enabled=bool(options.finetune))
-    if options.lpips_weights is not None:
-        ft = dataclasses.replace(ft, lpips_weights=str(options.lpips_weights))
-    video = cfg.video
-    if options.max_frames is not None:
-        video = dataclasses.replace(video, max_frames=int(options.max_frames))
-    return dataclasses.replace(cfg, finetune=ft, video=video, **changes)
 
 
 # ------------------------------------------------------------------------------------------------------ dataset
@@ -243,7 +200,8 @@ def infer(ckpt_path: Optional[str | Path], log_dir: str | Path, data_root: str |
         where = "no checkpoint given" if ckpt_path is None else f"checkpoint {ckpt_path} not found"
         raise MissingCheckpointError(f"{where}: DINAR's neural avatar needs its trained weights",
                                      fix=f"download ddpm-epoch=24.ckpt from {CHECKPOINT_URL} and pass --ckpt_path")
-    cfg = resolve_config(options)
+    cfg = options.neural or NeuralAvatarConfig()
+    cfg.validate()
     device = cfg.resolve_device()
     persons = discover_persons(Path(data_root))
     bodies = _Bodies(resolve_smplx_models_dir(options.smplx_models), device)
@@ -320,7 +278,7 @@ def infer(ckpt_path: Optional[str | Path], log_dir: str | Path, data_root: str |
                                     binary_uv_map=pipe.uv_coverage,
                                     additive_uv_map=None if additive is None else additive.to(device))
             tuned = finetune_texture(model.renderer, model.discriminator, inputs, cfg.finetune,
-                                     finetune_back=options.finetune_back, generator=pipe.generator(), lpips=lpips)
+                                     finetune_back=cfg.finetune.back, generator=pipe.generator(), lpips=lpips)
             name = f"s{tuned.steps:07}_{pid}"
             data = {**data, "ntexture": _np(tuned.ntexture), "person_id": [name]}
         else:

@@ -32,6 +32,8 @@ class FinetuneConfig:
     Attributes:
         enabled: run the finetuning at all (DINAR always does in ``inference.py``).
         steps: generator/discriminator iterations without back finetuning (DINAR: 64).
+        back: back finetuning (DINAR's ``--finetune_back``): `back_steps` iterations instead of `steps`, the first
+            `back_rescale_steps` only rescaling the colours.
         back_steps: iterations with back finetuning (DINAR: 128).
         back_rescale_steps: with back finetuning, the first iterations only fit the global per-channel scale and
             shift of the RGB channels (DINAR: 64); without it this is 0.
@@ -53,6 +55,7 @@ class FinetuneConfig:
 
     enabled: bool = True
     steps: int = 64
+    back: bool = False
     back_steps: int = 128
     back_rescale_steps: int = 64
     lr_texture: float = 2e-3

@@ -10,7 +10,8 @@ import pytest
 from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.body.dinar_pickle import write_dinar_pickle
 from dinar_core.errors import CheckpointError, DatasetError, MissingModelError
-from tasks.infer import InferOptions, infer, load_neural_config
+from tasks.config import override, resolve_config
+from tasks.infer import InferOptions, infer
 from tests.helpers.neural_scene import make_scene, write_tiny_checkpoint
 
 DATA_DICT_KEYS = {"ntexture", "normal_angles", "calibration_matrix", "verts", "person_id", "fake_rgb", "fake_segm",
@@ -37,7 +38,8 @@ def test_infer_writes_dinar_layout(prepared):
     from dinar_core.export.video import read_video_info
 
     root, models, cfg, ckpt, data = prepared
-    opts = InferOptions(neural=cfg, smplx_models=models, max_frames=3, run_name="run_test", seed=3)
+    opts = InferOptions(neural=override(cfg, {"video": {"max_frames": 3}, "seed": 3}), smplx_models=models,
+                        run_name="run_test")
     res = infer(ckpt, root / "logs", data, opts)
     tex = root / "logs" / "eval" / "run_test" / "textures"
     assert res.run_dir == root / "logs" / "eval" / "run_test" and res.persons == ["p0"]
@@ -62,8 +64,8 @@ def test_infer_writes_dinar_layout(prepared):
     assert (info.num_frames, info.width, info.height) == (3, S, S)
     assert sorted(p.name for p in (tex / "videos" / f"s{steps:07}_p0").iterdir()) == ["0.png", "1.png", "2.png"]
     # the same seed gives the same texture
-    again = infer(ckpt, root / "logs", data, InferOptions(neural=cfg, smplx_models=models, max_frames=1,
-                                                            run_name="run_again", seed=3, finetune=False))
+    quick = override(cfg, {"video": {"max_frames": 1}, "seed": 3, "finetune": {"enabled": False}})
+    again = infer(ckpt, root / "logs", data, InferOptions(neural=quick, smplx_models=models, run_name="run_again"))
     dd2 = pickle.loads(again.data_dicts[0].read_bytes())
     assert np.array_equal(dd2["ntexture"], dd["ntexture"])
     assert again.finetuned == [tex.parents[1] / "run_again" / "textures" / "finetuned" / "p0.pkl"]
@@ -82,8 +84,8 @@ def test_infer_with_animation(prepared):
                     left_hand_pose=np.zeros((n, 6), np.float32), right_hand_pose=np.zeros((n, 6), np.float32),
                     jaw_pose=np.zeros((n, 3), np.float32), hand_format="pca")
     anim = save_dinar_animation(root / "anim.pickle", motion)
-    res = infer(ckpt, root / "logs", data, InferOptions(neural=cfg, smplx_models=models, animation=anim,
-                                                          run_name="run_anim", finetune=False))
+    res = infer(ckpt, root / "logs", data, InferOptions(neural=override(cfg, {"finetune": {"enabled": False}}),
+                                                          smplx_models=models, animation=anim, run_name="run_anim"))
     from dinar_core.export.video import read_video_info
 
     assert read_video_info(res.videos[0]).num_frames == n
@@ -113,4 +115,4 @@ def test_infer_errors(prepared, tmp_path):
 
 def test_neural_yaml_is_the_official_config():
     path = Path(__file__).resolve().parents[2] / "configs" / "neural.yaml"
-    assert load_neural_config(path) == NeuralAvatarConfig()
+    assert resolve_config(None, path).neural == NeuralAvatarConfig()
