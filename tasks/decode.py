@@ -278,7 +278,9 @@ def decode_isolated(path: Path, limits: DecodeLimits) -> DecodedImage:
                 + (f" (it said: {stderr})" if stderr else ""),
                 fix="re-export the photo as JPEG or PNG with an image editor; the other photos are unaffected")
         if answer["status"] == "too_large":
-            raise ImageTooLargeError(f"{path.name}: {answer['message']}", fix=_BOMB_FIX)
+            raise ImageTooLargeError(f"{path.name}: {answer['message']}",
+                                     fix="downscale the photo, or raise ingest.decode_memory (memory) or "
+                                         "ingest.max_pixels (size) if you trust the file")
         if answer["status"] != "ok":
             raise InvalidImageError(f"{path.name} is not a readable image (OpenCV: {answer['message']})",
                                     fix=_UNREADABLE_FIX)

@@ -63,8 +63,8 @@ def _limit_resources(memory: int, seconds: float) -> None:
 
 
 def _decode(path: str, out: str, limits: dict) -> dict:
-    with open(path, "rb") as fh:
-        data = fh.read(int(limits["max_file_bytes"]) + 1)
+    with open(path, "rb") as fh:  # read() of n bytes allocates n first: ask for the file's size, capped
+        data = fh.read(min(os.fstat(fh.fileno()).st_size, int(limits["max_file_bytes"])) + 1)
     if len(data) > int(limits["max_file_bytes"]):
         return {"status": "too_large", "message": f"the file is over ingest.max_file_bytes = "
                                                   f"{int(limits['max_file_bytes']):,} bytes"}
