@@ -116,33 +116,27 @@ def decode_image(path: str | os.PathLike, limits: object | None = None) -> Decod
     head = _check_file(path, limits)
     try:
         with warnings.catch_warnings():
-            # Our own limit applies from the header below; silence Pillow's generic bomb warning.
+            # Our own limit applies from the header; silence Pillow's generic bomb warning (open, GIF frames).
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path, formats=PILLOW_FORMATS)
+            with Image.open(path, formats=PILLOW_FORMATS) as im:
+                return _decode_pillow(path, im, limits)
     except UnidentifiedImageError as exc:
         if not head.startswith(OPENCV_SIGNATURES):
             raise _unreadable(path, exc) from exc
-        im = None
-    except Image.DecompressionBombError as exc:  # Pillow refuses headers over twice its own limit itself
+    except DinarError:
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow refuses sizes over twice its own limit itself
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         count = f"{int(pixels.group(1)):,}" if pixels else "too many"
         raise ImageTooLargeError(f"{path.name} declares {count} pixels, over the limit of {limits.max_pixels:,} (a "
                                  f"decompression bomb or a scan far larger than a body needs)", fix=_BOMB_FIX) from exc
-    except Exception as exc:  # a format Pillow knows, but a broken or over-limit header
+    except MemoryError as exc:
+        raise ImageTooLargeError(f"{path.name} ran out of memory while decoding",
+                                 fix="downscale the photo, or lower ingest.decode_memory so that such photos are "
+                                     "refused before decoding") from exc
+    except Exception as exc:  # Pillow found the header or the data broken (truncated, bad checksum, bad palette ...)
         raise _unreadable(path, exc) from exc
-    if im is None:
-        return decode_isolated(path, limits)
-    with im:
-        try:
-            return _decode_pillow(path, im, limits)
-        except DinarError:
-            raise
-        except MemoryError as exc:
-            raise ImageTooLargeError(f"{path.name} ran out of memory while decoding",
-                                     fix="downscale the photo, or lower ingest.decode_memory so that such photos "
-                                         "are refused before decoding") from exc
-        except Exception as exc:  # Pillow found the data broken (truncated, bad checksum, bad palette ...)
-            raise _unreadable(path, exc) from exc
+    return decode_isolated(path, limits)
 
 
 def _check_file(path: Path, limits: DecodeLimits) -> bytes:

