@@ -245,8 +245,9 @@ def decode_isolated(path: Path, limits: DecodeLimits) -> DecodedImage:
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix="dinar-decode-") as tmp:
         result, report, log = Path(tmp) / "rgb.npy", Path(tmp) / "answer.json", Path(tmp) / "stderr.txt"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")]),
-                   OPENCV_IO_MAX_IMAGE_PIXELS=str(limits.max_pixels), OMP_NUM_THREADS="1")
+        python_path = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH")) if p)
+        env = dict(os.environ, PYTHONPATH=python_path, OPENCV_IO_MAX_IMAGE_PIXELS=str(limits.max_pixels),
+                   OMP_NUM_THREADS="1")
         cmd = [sys.executable, "-m", "tasks.decode_child", str(path), str(result), json.dumps(asdict(limits))]
         with open(report, "wb") as out, open(log, "wb") as err:
             proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -308,10 +309,15 @@ def _read_pixels(path: Path, result: Path, original: list[int], limits: DecodeLi
     shape = (math.ceil(original[1] / factor), math.ceil(original[0] / factor), 3)
     if not result.is_file() or result.stat().st_size > math.prod(shape) + 4096:
         raise DecoderCrashedError(f"OpenCV's decoder gave no usable pixels for {path.name}", fix=_UNREADABLE_FIX)
-    rgb = np.load(result, allow_pickle=False)
-    if rgb.dtype != np.uint8 or rgb.shape != shape:
-        raise DecoderCrashedError(f"OpenCV's decoder gave pixels of shape {rgb.shape} {rgb.dtype} for {path.name}, "
-                                  f"expected {shape} uint8", fix=_UNREADABLE_FIX)
+    try:
+        rgb = np.load(result, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # a header that does not match its data
+        raise DecoderCrashedError(f"OpenCV's decoder gave unreadable pixels for {path.name} ({exc})",
+                                  fix=_UNREADABLE_FIX) from exc
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.shape != shape:
+        got = f"{rgb.shape} {rgb.dtype}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise DecoderCrashedError(f"OpenCV's decoder gave pixels of shape {got} for {path.name}, expected {shape} "
+                                  f"uint8", fix=_UNREADABLE_FIX)
     return rgb
 
 

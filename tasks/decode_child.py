@@ -9,8 +9,9 @@ JSON object on stdout, ``{"status": "ok", "original": [w, h]}`` with the (H, W, 
 `dinar_core.image.reduction_factor`, in OUT.npy; or ``{"status": "invalid" | "too_large", "message": ...}``.
 
 Test-only fault injection: when the environment variable `FAULT_ENV` is set and the file contains `FAULT_MARKER`,
-the process behaves as a decoder that crashes (``segv``: it kills itself with SIGSEGV), never ends (``hang``) or
-allocates without bound (``oom``), right where the decoder would run, so tests exercise the paths real faults take.
+the process behaves as a decoder that crashes (``segv``: it kills itself with SIGSEGV), never ends (``hang``),
+allocates without bound (``oom``) or answers with pixels that are not what it declares (``lie``), right where the
+decoder would run, so tests exercise the paths real faults take.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def _decode(path: str, out: str, limits: dict) -> dict:
         return {"status": "too_large", "message": f"the file is over ingest.max_file_bytes = "
                                                   f"{int(limits['max_file_bytes']):,} bytes"}
     if os.environ.get(FAULT_ENV) and FAULT_MARKER in data:
-        _fault(os.environ[FAULT_ENV], int(limits["decode_memory"]))
+        lie = _fault(os.environ[FAULT_ENV], out, int(limits["decode_memory"]))
+        if lie:
+            return lie
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     del data
     if pixels is None:
@@ -85,8 +88,9 @@ def _decode(path: str, out: str, limits: dict) -> dict:
     return {"status": "ok", "original": [int(w), int(h)]}
 
 
-def _fault(kind: str, memory: int) -> None:
-    """Test-only: what a faulty decoder does (see the module docstring)."""
+def _fault(kind: str, out: str, memory: int) -> dict | None:
+    """Test-only: what a faulty decoder does (see the module docstring); ``lie`` answers "ok" with pixels that
+    do not match the size it declares, as a subverted process might."""
     if kind == "segv":
         os.kill(os.getpid(), signal.SIGSEGV)
     elif kind == "hang":
@@ -94,6 +98,10 @@ def _fault(kind: str, memory: int) -> None:
             time.sleep(1)
     elif kind == "oom":
         bytearray(2 * memory)  # MemoryError under RLIMIT_AS, as any allocation over the limit
+    elif kind == "lie":
+        np.save(out, np.zeros((5, 5, 3), np.uint8), allow_pickle=False)
+        return {"status": "ok", "original": [640, 480]}
+    return None
 
 
 if __name__ == "__main__":

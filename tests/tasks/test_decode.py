@@ -132,10 +132,12 @@ def test_radiance_hdr_is_decoded_by_the_isolated_opencv(tmp_path):
     ("segv", DecoderCrashedError, "killed by signal 11 (SIGSEGV) on crash.hdr"),
     ("oom", ImageTooLargeError, "crash.hdr: decoding needs more than ingest.decode_memory = 64 MB"),
     ("hang", DecodeTimeoutError, "decoding crash.hdr with OpenCV took over ingest.decode_timeout = 3 s"),
+    ("lie", DecoderCrashedError, "gave pixels of shape (5, 5, 3) uint8 for crash.hdr, expected (480, 640, 3)"),
 ])
 def test_isolated_decoder_faults_are_named_errors(tmp_path, monkeypatch, fault, error, words):
     """The child really dies by SIGSEGV, really hits its RLIMIT_AS (allocating twice decode_memory fails only
-    under the limit) or really hangs until it is killed; this process goes on."""
+    under the limit), really hangs until it is killed, or answers with pixels that do not match what it declared
+    (checked before they are used); this process goes on."""
     monkeypatch.setenv(FAULT_ENV, fault)
     (tmp_path / "crash.hdr").write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n" + FAULT_MARKER)
     with pytest.raises(error) as info:
