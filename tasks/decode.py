@@ -40,10 +40,11 @@ from dinar_core.errors import (DecoderCrashedError, DecodeTimeoutError, DinarErr
 from dinar_core.image import CHUNK_PIXELS, float_peak, reduction_factor, to_rgb8
 
 PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "JPEG2000", "PPM", "AVIF")
-"""The formats Pillow may parse (JPEG includes MPO, PPM includes PGM/PBM/PFM). Pillow's other plugins (EPS runs
+"""The formats Pillow may parse (JPEG includes MPO, PPM includes PGM, PBM and grayscale PFM). Pillow's other plugins (EPS runs
 Ghostscript, PSD, TGA, ICO, ...) are never offered untrusted bytes, whatever the file is called."""
 OPENCV_SIGNATURES = (b"#?RADIANCE", b"#?RGBE", b"v/1\x01")
-"""File starts (Radiance HDR, OpenEXR) for which the isolated OpenCV decoder is tried; nothing else reaches it."""
+"""File starts (Radiance HDR, OpenEXR) for which the isolated OpenCV decoder is tried; nothing else reaches it.
+(opencv-python ships OpenEXR disabled unless OPENCV_IO_ENABLE_OPENEXR=1: an EXR then gets OpenCV's refusal.)"""
 
 MAX_TEXT_CHUNK = 1 << 20
 """Largest decompressed PNG text or ICC chunk Pillow accepts (Pillow's default; ICC profiles reach ~0.5 MB)."""
