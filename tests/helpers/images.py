@@ -1,7 +1,12 @@
 """Small image files made by the tests themselves, and large ones written by hand in little time and memory."""
 
+import json
+import os
 import struct
+import subprocess
+import sys
 import zlib
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +68,39 @@ def ztxt_bomb_png(path: Path, text_mb: int = 500, size: int = 96) -> Path:
     path.write_bytes(PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"zTXt", ztxt)
                      + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
     return path
+
+
+_DECODE_PROBE = """
+import json, re, resource, sys, time
+from dinar_core.image import fit_within, resize_rgb
+from tasks.decode import DecodeLimits, decode_image
+limits = DecodeLimits(**json.loads(sys.argv[2]))
+start = time.perf_counter()
+try:
+    out = decode_image(sys.argv[1], limits)
+    final = resize_rgb(out.rgb, fit_within(out.rgb.shape[1], out.rgb.shape[0], limits.max_side))
+    flat = final.reshape(-1, 3)
+    res = {"decoded": list(out.rgb.shape), "final": list(final.shape),
+           "colors": [flat.min(0).tolist(), flat.max(0).tolist()]}
+except Exception as exc:
+    res = {"error": type(exc).__name__, "message": str(exc)}
+res["seconds"] = time.perf_counter() - start
+# VmHWM: the peak RSS of this process's own memory since its exec (ru_maxrss of RUSAGE_SELF would start from the
+# RSS of the process that spawned it); plus the largest child it waited for (an over-estimate: the same inheritance).
+hwm = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+res["peak_bytes"] = 1024 * (hwm + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps(res))
+"""
+
+
+def decode_in_fresh_process(path: Path, limits) -> dict:
+    """`tasks.decode.decode_image(path, limits)` and the final downscale to ``limits.max_side``, in a fresh Python
+    process that does nothing else: {"decoded": [H, W, 3], "final": [h, w, 3], "colors": [min, max]} or {"error",
+    "message"}, with "seconds" and "peak_bytes" (its peak RSS plus its children's, nothing subtracted)."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", _DECODE_PROBE, str(path), json.dumps(asdict(limits))], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the decode probe failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
