@@ -202,8 +202,13 @@ def _rss_kb(field: str) -> int:
 
 @contextlib.contextmanager
 def _bounded_memory():
-    """Fail when the peak RSS during the block exceeds the RSS before it by more than 1 GB."""
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    """Fail when the peak RSS during the block exceeds the RSS before it by more than 1 GB (not checked where the
+    kernel's high-water mark cannot be reset: it would hold the peaks of earlier tests)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
+    except OSError:
+        yield
+        return
     before = _rss_kb("VmRSS")
     yield
     grown = _rss_kb("VmHWM") - before
