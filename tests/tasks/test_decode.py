@@ -23,6 +23,14 @@ def _noise(h, w, channels=3, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, channels), dtype=np.uint8)
 
 
+def _palette_image(indices, colors):
+    """A "P" image of `indices` (H, W) uint8 over a random palette, index 5 transparent."""
+    im = Image.fromarray(indices.astype(np.uint8), "L").convert("P")
+    im.putpalette(np.random.default_rng(3).integers(0, 256, 3 * colors, dtype=np.uint8).tobytes())
+    im.info["transparency"] = 5
+    return im
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_matches_pillow(tmp_path, orientation):
     im = Image.fromarray(_noise(70, 90))
@@ -42,7 +50,7 @@ def test_reduction_while_decoding_equals_a_whole_image_reduce(tmp_path, mode):
     rgba = _noise(300, 4100, 4)
     rgba[..., 3] = np.where(rgba[..., 3] > 60, 255, rgba[..., 3])
     im = {"RGB": lambda: Image.fromarray(rgba[..., :3]), "RGBA": lambda: Image.fromarray(rgba),
-          "P": lambda: Image.fromarray(rgba[..., :3]).quantize(64),
+          "P": lambda: _palette_image(rgba[..., 0] // 4, colors=64),
           "L": lambda: Image.fromarray(rgba[..., 0]),
           "I;16": lambda: Image.fromarray(rgba[..., 0].astype(np.uint16) * 257)}[mode]()
     im.save(tmp_path / "wide.png")
