@@ -22,6 +22,15 @@ class InvalidImageError(DinarError):
     """The file is not an image that can be decoded (empty, truncated, wrong content for its extension)."""
 
 
+class DecoderCrashedError(InvalidImageError):
+    """The isolated decoder process died on the file (killed by a signal such as SIGSEGV, or it exited without an
+    answer): a damaged or crafted image. Only that photo is lost; the pipeline process is unharmed."""
+
+
+class DecodeTimeoutError(InvalidImageError):
+    """The isolated decoder did not finish within ``ingest.decode_timeout`` seconds and was killed."""
+
+
 class ImageTooSmallError(DinarError):
     """The image is below the minimum size to find a body in."""
 

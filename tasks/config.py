@@ -36,6 +36,14 @@ class IngestConfig:
     """Images whose shorter side is below this are rejected (too small to find a body in)."""
     max_pixels: int = 178_956_970
     """Decompression-bomb limit on width*height, checked from the header before any pixel is decoded."""
+    max_file_bytes: int = 200_000_000
+    """Photos larger than this on disk are refused before a byte is decoded (raise it for uncompressed scans)."""
+    decode_memory: int = 768 * 2**20
+    """Bytes one decode may use: the pixel buffer the header implies must fit (checked before decoding), and the
+    isolated OpenCV decoder runs under this address-space limit (RLIMIT_AS, on top of its own code)."""
+    decode_timeout: float = 30.0
+    """Seconds the isolated OpenCV decoder (formats Pillow lacks, e.g. Radiance HDR) may take before it is
+    killed; its crash or timeout is a named error for that photo only."""
 
 
 @dataclass
