@@ -20,6 +20,7 @@ from flows.settings import configure_prefect, flow_run_settings, has_real_server
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Photos of people -> rigged, animatable avatars (DINAR), as a Prefect pipeline.")
+from flows.cli_synth import register; register(app)  # noqa: E402,E702  (`dinar synth`)
 console = Console(stderr=True, soft_wrap=True)
 # Piped or captured output gets a wide table (errors are not cut); a terminal gets its own width.
 out_console = Console(width=None if sys.stdout.isatty() else 240)
