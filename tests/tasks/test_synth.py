@@ -200,3 +200,29 @@ def test_cli_synth(tmp_path):
     assert _read(tmp_path / "d" / "p000" / "gt" / "texture.png").shape[:2] == (512, 512)  # the CLI's default
     bad = CliRunner().invoke(app, ["synth", str(tmp_path / "e"), "--persons", "0"])
     assert bad.exit_code != 0
+
+
+def test_poses_keep_forearms_and_hands_off_the_trunk(body):
+    """No self-penetration where it is likely (arms down on heavy bodies): every forearm/hand vertex stays a few
+    centimetres away from the trunk and thighs, for a dozen sampled persons of all three pose kinds."""
+    from scipy.spatial import cKDTree
+
+    from dinar_core.synth.scene import _POSE, _SHAPE, _rng, pose_params, sample_phenotype, sample_pose
+
+    dominant = body.skinning_weights.argmax(1).cpu().numpy()
+
+    def part(*prefixes):
+        return np.isin(dominant, [i for i, n in enumerate(body.joint_names) if n.startswith(prefixes)])
+
+    arm, trunk = part("lowerarm", "wrist", "finger", "metacarpal"), part("spine", "pelvis", "upperleg", "root")
+    kinds = set()
+    for index in range(12):
+        phenotype = sample_phenotype(_rng(0, index, _SHAPE))
+        pose = sample_pose(_rng(0, index, _POSE), phenotype["weight"])
+        kinds.add(pose.kind)
+        with torch.no_grad():
+            verts = body(pose_params(body, phenotype, pose)).vertices[0].cpu().numpy()
+        gap, _ = cKDTree(verts[trunk]).query(verts[arm])
+        assert gap.min() > 0.03, (index, pose.kind, phenotype["weight"], float(gap.min()))
+        assert abs(float(verts[:, 2].min())) < 1e-5  # standing on the ground
+    assert kinds == {"standing", "walking", "arms_out"}
