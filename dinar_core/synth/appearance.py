@@ -3,7 +3,8 @@
 Every colour is decided per texel from :class:`~dinar_core.synth.parts.TexelParts` (body part, rest-pose point and
 normal of the average body), so the clothes follow the body, not the UV charts, and cross seams without a jump:
 
-1. skin everywhere (a tone from a palette, mild 3D noise), with darker eyebrows, lips, eyes (white eyeball, iris);
+1. skin everywhere (a tone from a palette, mild 3D noise), with darker eyebrows, lips, eyes (white eyeball, iris,
+   pupil);
 2. the top: torso texels above the waist and the arms down to the sleeve length (fraction along shoulder->wrist);
    a crew or V neckline leaves the base of the neck as skin;
 3. the bottoms: torso texels below the waist and the legs down to the trouser length (fraction along hip->ankle);
@@ -113,7 +114,7 @@ class PaintedTexture:
     material: np.ndarray
 
 
-MATERIALS = ("skin", "top", "bottom", "shoes", "hair", "lips", "brows", "eye_white", "iris", "mouth", "print")
+MATERIALS = ("skin", "top", "bottom", "shoes", "hair", "lips", "brows", "eye_white", "iris", "pupil", "mouth", "print")
 
 
 def _smooth_noise(rng: np.random.Generator, points: np.ndarray, components: int = 8, freq=(6.0, 40.0)) -> np.ndarray:
@@ -179,8 +180,12 @@ def paint_texture(parts: TexelParts, look: Appearance, rng: np.random.Generator)
     mouth_y = float(lm.nose[1]) - 0.036
     lips = front_face & (np.abs(x) < 0.024 - 0.6 * np.abs(y - mouth_y)) & (np.abs(y - mouth_y) < 0.009)
     mat[lips] = M["lips"]
-    mat[parts.seg("eye_back")] = M["eye_white"]
-    mat[parts.seg("eye_front")] = M["iris"]
+    eyeball = parts.seg("eye_back") | parts.seg("eye_front")
+    mat[eyeball] = M["eye_white"]
+    for ex, ey in lm.eyeballs[:, :2]:  # iris (6 mm) and pupil (2.2 mm) around the eye's axis, on the front
+        r = np.hypot(x - ex, y - ey)
+        mat[eyeball & (r < 0.006) & (n[..., 2] > 0.3)] = M["iris"]
+        mat[eyeball & (r < 0.0022) & (n[..., 2] > 0.3)] = M["pupil"]
     mat[parts.seg("eye_cavity") | parts.seg("mouth_cavity") | parts.seg("tongue")] = M["mouth"]
 
     # 2.-3. top and bottoms
@@ -220,7 +225,7 @@ def paint_texture(parts: TexelParts, look: Appearance, rng: np.random.Generator)
     # colours
     colour = np.zeros((T, T, 3), np.float32)
     base = {"skin": look.skin, "top": look.top, "bottom": look.bottom, "shoes": look.shoes, "hair": look.hair,
-            "eye_white": (235, 232, 225), "iris": look.iris, "mouth": (110, 40, 45)}
+            "eye_white": (235, 232, 225), "iris": look.iris, "pupil": (12, 10, 10), "mouth": (110, 40, 45)}
     darker = np.asarray(look.skin, np.float32)
     base["lips"] = tuple(darker * np.array([0.82, 0.55, 0.55]))
     base["brows"] = tuple(np.asarray(look.hair, np.float32) * 0.7)

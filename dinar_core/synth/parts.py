@@ -45,7 +45,7 @@ def _bone_group(name: str) -> str:
 @dataclass(frozen=True)
 class Landmarks:
     """Rest-pose landmarks of the average body (canonical frame, metres). Each (3,) float32, sides as (2, 3)
-    (left, right)."""
+    (left, right); ``eyes`` are the keypoint regressor's, ``eyeballs`` the eye bones' heads (eyeball centres)."""
 
     shoulders: np.ndarray
     wrists: np.ndarray
@@ -55,6 +55,7 @@ class Landmarks:
     chest: np.ndarray
     waist: np.ndarray
     eyes: np.ndarray
+    eyeballs: np.ndarray
     nose: np.ndarray
     head_top: float
 
@@ -203,7 +204,7 @@ def landmarks(body) -> Landmarks:
         hips=np.stack([at("upperleg01.L"), at("upperleg01.R")]),
         ankles=np.stack([at("foot.L"), at("foot.R")]),
         neck=at("neck01"), chest=at("spine02"), waist=at("spine04"),
-        eyes=np.stack([k["LEye"], k["REye"]]), nose=k["Nose"],
+        eyes=np.stack([k["LEye"], k["REye"]]), eyeballs=np.stack([at("eye.L"), at("eye.R")]), nose=k["Nose"],
         head_top=float(body.rest_vertices[:, 1].max()),
     )
 
