@@ -2,7 +2,6 @@
 person's views finds a person with a torso in the frontal view, where the ground-truth joints project."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
