@@ -6,6 +6,7 @@ from dinar_core.cameras.multiview import (
     CameraSet,
     DatasetInfo,
     list_persons,
+    look_at,
     read_cameras,
     read_dataset,
     view_paths,
@@ -13,5 +14,5 @@ from dinar_core.cameras.multiview import (
     write_dataset,
 )
 
-__all__ = ["Camera", "CameraSet", "DatasetInfo", "list_persons", "read_cameras", "read_dataset", "view_paths",
+__all__ = ["Camera", "CameraSet", "DatasetInfo", "list_persons", "look_at", "read_cameras", "read_dataset", "view_paths",
            "write_cameras", "write_dataset"]

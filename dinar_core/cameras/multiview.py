@@ -70,9 +70,9 @@ def check_rotation(R: np.ndarray, where: str = "rotation", tol: float = ROTATION
     return R
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Camera:
-    """One calibrated pinhole camera (see the module docstring for the conventions).
+    """One calibrated pinhole camera (see the module docstring for the conventions). ``size`` is required.
 
     K: (3, 3) intrinsics in the project's pixel convention; R: (3, 3) world -> camera rotation; t: (3,) metres;
     dist: (5,) the original lens distortion k1, k2, p1, p2, k3 (OpenCV); size: (W, H) pixels of the view.
@@ -161,6 +161,19 @@ class Camera:
         px[~(z > 0)] = np.nan
         return px
 
+    def undistort_points(self, pixels_raw: np.ndarray) -> np.ndarray:
+        """(N, 2) pixels of the RAW (distorted) frame -> (N, 2) pixels of the undistorted view (same K); the inverse
+        of ``project(..., distort=True)`` followed by ``project(...)``. For 2D detections made on raw frames."""
+        import cv2
+
+        px = np.asarray(pixels_raw, dtype=np.float64).reshape(-1, 2)
+        if not np.any(self.dist):
+            return px.copy()
+        Kcv = self.K_opencv
+        und = cv2.undistortPointsIter((px - 0.5)[:, None], Kcv, self.dist, None, Kcv,
+                                      (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10))
+        return und[:, 0] + 0.5
+
     def scaled(self, factor: float, size: tuple[int, int] | None = None) -> "Camera":
         """The camera of this view resized by ``factor`` (K's first two rows times factor; size rounded, or given)."""
         if not factor > 0:
@@ -245,6 +258,22 @@ class CameraSet:
 
     def scaled(self, factor: float) -> "CameraSet":
         return CameraSet({n: c.scaled(factor) for n, c in self.cameras.items()}, self.up)
+
+
+def look_at(centre, target, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """World -> camera ``(R (3, 3), t (3,))`` of an upright camera at ``centre`` looking at ``target`` (OpenCV axes:
+    its +z towards the target, its y (image down) along -``up`` as far as possible)."""
+    centre, target, up = (np.asarray(v, dtype=np.float64).reshape(3) for v in (centre, target, up))
+    z = target - centre
+    if not np.linalg.norm(z) > 0:
+        raise ValueError("look_at: centre and target are the same point")
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    if not np.linalg.norm(x) > 1e-9:
+        raise ValueError("look_at: the viewing direction is parallel to up")
+    x /= np.linalg.norm(x)
+    R = np.stack([x, np.cross(z, x), z])
+    return R, -R @ centre
 
 
 def check_camera_name(name: str) -> str:

@@ -31,7 +31,7 @@ import torch
 
 from dinar_core.body.anny_model import PHENOTYPES, AnnyParams
 from dinar_core.body.joint_maps import BODY25_NAMES
-from dinar_core.cameras.multiview import Camera
+from dinar_core.cameras.multiview import Camera, look_at
 from dinar_core.motion import anny_skeleton, walk
 from dinar_core.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from dinar_core.render.rasterizer import interpolate
@@ -106,17 +106,6 @@ class Lighting:
     def to_dict(self) -> dict:
         return {"model": "lambert+ambient", "ambient": self.ambient, "diffuse": self.diffuse,
                 "direction": list(self.direction)}
-
-
-def look_at(centre: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
-    """R (3, 3), t (3,) of an OpenCV camera at ``centre`` looking at ``target`` with the world's ``up`` up."""
-    f = target - centre
-    f = f / np.linalg.norm(f)
-    r = np.cross(f, np.asarray(up, np.float64))
-    r = r / np.linalg.norm(r)
-    d = np.cross(f, r)  # image down
-    R = np.stack([r, d, f])
-    return R, -R @ centre
 
 
 def ring_cameras(rng: np.random.Generator, num_views: int, height_m: float, config: SynthConfig) -> list[Camera]:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dinar_core.synth.appearance import sample_appearance
-from dinar_core.synth.scene import Lighting, SynthConfig, background, look_at, ring_cameras
+from dinar_core.cameras.multiview import look_at
+from dinar_core.synth.scene import Lighting, SynthConfig, background, ring_cameras
 
 
 def test_ring_cameras_surround_the_person_and_frame_it():
