@@ -245,6 +245,9 @@ from flows import cli_avatar  # noqa: E402,F401  (registers animate, export, fit
 from flows.cli_data import import_app  # noqa: E402
 
 app.add_typer(import_app, name="import")
+from flows.cli_synth import register as _register_synth  # noqa: E402
+
+_register_synth(app)
 
 
 @command()
