@@ -266,7 +266,7 @@ def infer(
 ) -> None:
     """Behave like DINAR's inference.py on a prepared dataset: textures, finetuning, videos in DINAR's layout."""
     from dinar_core.errors import DinarError
-    from tasks.infer import InferOptions, infer as run_infer
+    from tasks.neural_inference import InferOptions, infer as run_infer
 
     opts = InferOptions(finetune_back=finetune_back, animation=animation, steps=steps, seed=seed, device=device,
                         smplx_models=smplx_models, config=config, uv_assets=uv_assets,

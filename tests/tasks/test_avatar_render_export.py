@@ -136,9 +136,10 @@ def test_render_writes_video_and_views(built):
 
 
 def test_render_walk_keeps_feet_on_the_ground(built):
-    from tasks.avatar import load_fit
+    from tasks.artifacts import load_fit
     from tasks.bodies import load_body
-    from tasks.render import frame_motion, pose_motion, resolve_motion
+    from tasks.motions import pose_motion, resolve_motion
+    from tasks.render import frame_motion
 
     ws, cfg, _ = built
     body = load_body(cfg.body)
