@@ -1,9 +1,11 @@
-"""Stage `fit`: keypoints + mask -> body parameters in DINAR's camera, with diagnostics.
+"""Stage `fit`: keypoints + mask -> body parameters in the photo's camera (DINAR's: fx = fy = ``fit.focal``, 5000 px
+by default, centre (W//2, H//2)), with diagnostics.
 
-Outputs per frame: ``smplx/<frame>.pkl`` in DINAR's format and its camera ``smplx/<frame>_camera.json`` (K for
-``fit.focal``; DINAR's pickle has no camera, see ``tasks.artifacts``) for the SMPL-X body, or
-``smplx/<frame>_anny.npz`` (Anny body: its own parameters and K), ``fit/<frame>_overlay.png`` (mesh edges and joints over the photo),
-``fit/<frame>_front.png`` and ``fit/<frame>_side.png`` (the fitted body), and ``fit/metrics.json``.
+Outputs per frame: for the SMPL-X body ``smplx/<frame>.pkl`` in DINAR's format and its camera
+``smplx/<frame>_camera.json`` beside it (DINAR's pickle has none; ``tasks.artifacts``), for Anny
+``smplx/<frame>_anny.npz`` (its own parameters and K); ``fit/<frame>_overlay.png`` (mesh edges and joints over the
+photo), ``fit/<frame>_front.png`` and ``fit/<frame>_side.png`` (the fitted body), and ``fit/metrics.json``. The
+``fit_check`` thresholds turn a poor fit into a `PoorFit` warning.
 """
 
 from __future__ import annotations

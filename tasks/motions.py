@@ -106,10 +106,11 @@ def motion_params(body: LoadedBody, fitted: SMPLXParams | AnnyParams, motion: Mo
         if body.kind == "smplx":
             s = body.model.smplx
             hands = []
-            for side, fitted in (("left", p.left_hand_pose), ("right", p.right_hand_pose)):
+            for side, fitted_hand in (("left", p.left_hand_pose), ("right", p.right_hand_pose)):
                 pose = getattr(motion, f"{side}_hand_pose")
-                hands.append(fitted.expand(n, -1).clone() if pose is None else _hand_pca(
-                    pose[sl], motion.hand_format, getattr(s, f"{side}_hand_components"), getattr(s, f"{side}_hand_mean")))
+                hands.append(fitted_hand.expand(n, -1).clone() if pose is None else _hand_pca(
+                    pose[sl], motion.hand_format, getattr(s, f"{side}_hand_components"),
+                    getattr(s, f"{side}_hand_mean")))
             params = SMPLXParams(
                 betas=p.betas.expand(n, -1).clone(), expression=p.expression.expand(n, -1).clone(),
                 global_orient=orient, body_pose=col(motion.body_pose, p.body_pose),

@@ -155,6 +155,22 @@ def test_render_walk_keeps_feet_on_the_ground(built):
     assert float((verts[0] - verts[5]).abs().max()) > 0.05  # it moves
 
 
+def test_a_motion_longer_than_one_chunk_poses_every_frame(built):
+    """SMPL-X motions are posed CHUNK frames at a time; the second chunk keeps the fitted avatar (it once took the
+    first chunk's hand pose for it and failed)."""
+    from tasks.artifacts import load_fit
+    from tasks.bodies import load_body
+    from tasks.motions import CHUNK, pose_motion, resolve_motion
+
+    ws, cfg, _ = built
+    body = load_body(cfg.body)
+    fit = load_fit(ws, body, ["p"])[0]
+    motion = resolve_motion("walk", body, fit, 10.0, (CHUNK + 8) / 10.0)
+    verts = pose_motion(body, fit, motion)
+    assert verts.shape == (CHUNK + 8, fit.verts_cam.shape[1], 3)
+    assert torch.isfinite(verts).all()
+
+
 def _bad_motion(path, kind):
     frames = {"body_pose": np.zeros((1, 63), np.float32), "global_orient": np.zeros((1, 3), np.float32),
               "jaw_pose": np.zeros((1, 3), np.float32), "left_hand_pose": np.zeros((1, 6), np.float32),
