@@ -284,7 +284,13 @@ class LoadedAvatar:
 
 
 def load_avatar(ws: Workspace, cfg: PipelineConfig) -> LoadedAvatar:
+    """The classic avatar of `ws`. DatasetError for a neural avatar (no RGB texture: its look is DINAR's neural
+    renderer's, its video ``renders/video.mp4``) or one built for another body."""
     meta = read_avatar_json(ws)
+    if meta.get("mode") == "neural":
+        raise DatasetError(f"{ws.person}'s avatar is a neural one (avatar/neural/): it has no RGB texture to render "
+                           "or export with a mesh; its video is renders/video.mp4",
+                           fix="rebuild it with avatar.mode=classic for a GLB or other motions")
     texture = read_texture(ws)
     body = load_body(cfg.body)
     if body.kind != meta["body"]:

@@ -7,6 +7,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from dinar_core.body.dinar_pickle import write_dinar_pickle
 from dinar_core.export.video import read_video_info
@@ -63,6 +64,11 @@ def test_neural_mode_through_the_stages(tmp_path):
     summary = summarize(runs_status(ws.root.parent))  # `dinar run` exits 1 only when this counts a failure
     assert summary["with_failures"] == 0 and summary["complete"] == 1
     assert "NoGLB" in write_report(ws.root.parent).read_text()
+    from dinar_core.errors import DatasetError
+    from tasks.export import export_avatar
+
+    with pytest.raises(DatasetError, match="neural"):  # `dinar export` on it says what it is, not "texture missing"
+        export_avatar(ws, cfg)
     cfg = override(cfg, {"export": {"glb": False}})
     assert run_stage(get_stage("export"), ws.root, cfg).status == DONE
     assert ws.stage_record("export")["warnings"] == []

@@ -5,8 +5,8 @@ hand the config to.
 A static scan (every branch counts, neural mode included, without running a network): a function's config names
 are its parameters annotated ``PipelineConfig``; it reads the attributes taken of them, and whatever the tasks
 function it passes one of them to reads (followed through imports, to any depth). A config handed to something
-the scan cannot follow (``getattr(cfg, name)``, a function outside ``tasks``) fails the test instead of being
-skipped, so the scan never silently under-counts."""
+the scan cannot follow (``getattr(cfg, name)``, a function outside ``tasks``, a function whose parameter is not
+annotated ``PipelineConfig``) fails the test instead of being skipped, so the scan never silently under-counts."""
 
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ class ConfigReads:
         fn = mod.functions[function]
         args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
         names = {a.arg for a in args if a.annotation is not None and "PipelineConfig" in ast.unparse(a.annotation)}
+        if not names:  # it is handed the config (or is a stage's entry) but does not say where: cannot follow it
+            self.unfollowed.append(f"{module}.{function}: no parameter annotated PipelineConfig")
         found: set[str] = set()
         for node in ast.walk(fn):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
@@ -137,3 +139,6 @@ def test_the_scan_flags_a_missing_section_and_what_it_cannot_follow(tmp_path):
     declared, read, unfollowed = stage_sections(tmp_path, "stage")
     assert read - declared == {"fit_check"}
     assert unfollowed == ["stage.run: getattr(cfg, 'export')"]
+    (tmp_path / "helper.py").write_text("def threshold(cfg):\n    return cfg.fit_check.min_mask_iou\n")
+    declared, read, unfollowed = stage_sections(tmp_path, "stage")
+    assert "helper.threshold: no parameter annotated PipelineConfig" in unfollowed
