@@ -175,7 +175,7 @@ def infer(
     """Behave like DINAR's inference.py on a prepared dataset: textures, finetuning, videos in DINAR's layout.
 
     Config: the defaults, then --config, then --set, then the DINAR flags (each a --set shortcut)."""
-    import tasks.infer as infer_mod
+    import tasks.neural_inference as infer_mod
     from tasks.config import resolve_config
 
     shortcuts = infer_flag_overrides(ckpt_path=ckpt_path, steps=steps, seed=seed, device=device,

@@ -1,4 +1,5 @@
-"""Which body model a run uses, loaded once per process (Anny's load costs seconds, SMPL-X's a fraction)."""
+"""Which body model a run uses, loaded once per process (Anny's load costs seconds, SMPL-X's a fraction), and its
+UV layout."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import torch
 from dinar_core.body import AnnyBody, AnnyConfig, SMPLXBody, find_smplx_model_file, resolve_smplx_models_dir
 from dinar_core.body.smplx_model import ENV_VAR as SMPLX_ENV_VAR
 from dinar_core.errors import MissingModelError
-from tasks.config import BodyConfig
+from dinar_core.body.base import UVLayout
+from dinar_core.texture import layout_from_body, load_smplx_uv_layout
+from tasks.config import BodyConfig, PipelineConfig
+
+UV_FILES = ("uv.npy", "uv_faces.npy", "v_inds.npy")
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,23 @@ def load_body(cfg: BodyConfig) -> LoadedBody:
     model_file = smplx_model_file(cfg) if kind == "smplx" else None
     model = _load(kind, str(model_file) if model_file else None, cfg.gender, cfg.anny_cache, device)
     return LoadedBody(kind, model, model_file)
+
+
+def uv_assets_dir(cfg: PipelineConfig) -> str | None:
+    """DINAR's SMPL-X UV folder: ``body.uv_assets``, or ``avatar.classic.uv_assets`` when that is unset."""
+    return cfg.body.uv_assets or cfg.avatar.classic.uv_assets
+
+
+def layout_inputs(cfg: PipelineConfig) -> list[Path]:
+    """The SMPL-X UV files that exist (their bytes key the cache; a missing one is reported by the stage itself as
+    MissingModelError, not by the cache key as a bare FileNotFoundError)."""
+    if body_kind(cfg.body) != "smplx" or not uv_assets_dir(cfg):
+        return []
+    return [p for p in (Path(uv_assets_dir(cfg)) / n for n in UV_FILES) if p.is_file()]
+
+
+def load_layout(body: LoadedBody, cfg: PipelineConfig) -> UVLayout:
+    """SMPL-X: DINAR's UV layout from ``body.uv_assets``; Anny: its own UVs. MissingModelError otherwise."""
+    if body.kind == "smplx":
+        return load_smplx_uv_layout(uv_assets_dir(cfg), device=body.model.device)
+    return layout_from_body(body.model)

@@ -11,6 +11,9 @@ Anny's (up to the four-weights-per-vertex limit of glTF).
 
 The file is read back (``read_glb_info``) and, when Khronos' validator is installed, validated: its error and
 warning counts go into the manifest and any error fails the stage.
+
+A `neural` avatar gets no GLB (its look comes from DINAR's neural renderer, not from an RGB texture): the stage is
+done without output and its `NoGLB` warning, shown by ``dinar status`` and the report, says why.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from dinar_core.export.glb import (GLBAnimation, GLBInfo, SkinnedMesh, local_tra
                                    write_glb)
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from dinar_core.motion.rotations import matrix_to_axis_angle
-from tasks.avatar import FitFrame, body_inputs, load_avatar, texture_path
+from tasks.artifacts import FitFrame, avatar_json_path, body_inputs, load_avatar, texture_path
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
-from tasks.render import BUILTIN_MOTIONS, motion_params, resolve_motion
+from tasks.motions import BUILTIN_MOTIONS, motion_params, resolve_motion
 from tasks.runner import Stage, StageOutput
 from tasks.workspace import Workspace
 
@@ -135,7 +138,7 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
                   animate: bool | None = None) -> ExportResult:
     """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``), read it back and validate it."""
     avatar = load_avatar(ws, cfg)
-    meta, texture, body, layout, fit = avatar.meta, avatar.texture, avatar.body, avatar.layout, avatar.fit
+    texture, body, layout, fit = avatar.texture, avatar.body, avatar.layout, avatar.fit
     skeleton, frames = None, {}
     if body.kind == "smplx":
         rest = smplx_rest_mesh(body, fit)
@@ -179,20 +182,25 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
 
 def export_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     if cfg.avatar.mode == "neural":
-        return [ws.avatar_dir / "avatar.json"]
-    inputs = [texture_path(ws), ws.avatar_dir / "avatar.json"] + body_inputs(ws, cfg)
+        return [avatar_json_path(ws)]
+    inputs = [texture_path(ws), avatar_json_path(ws)] + body_inputs(ws, cfg)
     spec = cfg.render.motion
     if cfg.export.animation and spec not in BUILTIN_MOTIONS and Path(spec).expanduser().is_file():
         inputs.append(Path(spec).expanduser())
     return inputs
 
 
+NO_GLB_FOR_NEURAL = ("NoGLB: a neural avatar gets no GLB: a GLB carries an RGB texture, and a neural avatar's look "
+                     "comes from its neural renderer (its video is renders/video.mp4); set export.glb=false to "
+                     "silence this, or use avatar.mode=classic for a GLB")
+
+
 def export(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
+    """``avatar/avatar.glb`` for a classic avatar; nothing, with the reason as a warning, for a neural one."""
     if not cfg.export.glb:
         return StageOutput(outputs=[], info={"glb": None})
     if cfg.avatar.mode == "neural":
-        raise DinarError("a GLB carries an RGB texture, and a neural avatar's look comes from its neural renderer",
-                         fix="set export.glb=false for neural avatars, or run avatar.mode=classic for a GLB")
+        return StageOutput(outputs=[], warnings=[NO_GLB_FOR_NEURAL], info={"glb": None, "mode": "neural"})
     r = export_avatar(ws, cfg)
     i = r.info
     return StageOutput(outputs=[r.path], warnings=r.warnings,
@@ -201,5 +209,5 @@ def export(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                              "bytes": i.size_bytes, "validation": r.validation})
 
 
-STAGE = Stage(name="export", version="1", after=("avatar",), sections=("body", "render", "export"),
+STAGE = Stage(name="export", version="1", after=("avatar",), sections=("body", "avatar", "render", "export"),
               inputs=export_inputs, run=export, tools=("torch", "pygltflib"))

@@ -1,38 +1,32 @@
-"""Stage `fit`: keypoints + mask -> body parameters in DINAR's camera, with diagnostics.
+"""Stage `fit`: keypoints + mask -> body parameters in the photo's camera (DINAR's: fx = fy = ``fit.focal``, 5000 px
+by default, centre (W//2, H//2)), with diagnostics.
 
-Outputs per frame: ``smplx/<frame>.pkl`` in DINAR's format (SMPL-X body) or ``smplx/<frame>_anny.npz`` (Anny body:
-its own parameters plus the same camera), ``fit/<frame>_overlay.png`` (mesh edges and joints over the photo),
-``fit/<frame>_front.png`` and ``fit/<frame>_side.png`` (the fitted body), and ``fit/metrics.json``.
+Outputs per frame: for the SMPL-X body ``smplx/<frame>.pkl`` in DINAR's format and its camera
+``smplx/<frame>_camera.json`` beside it (DINAR's pickle has none; ``tasks.artifacts``), for Anny
+``smplx/<frame>_anny.npz`` (its own parameters and K); ``fit/<frame>_overlay.png`` (mesh edges and joints over the
+photo), ``fit/<frame>_front.png`` and ``fit/<frame>_side.png`` (the fitted body), and ``fit/metrics.json``. The
+``fit_check`` thresholds turn a poor fit into a `PoorFit` warning.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 
-from dinar_core.body.dinar_pickle import write_dinar_pickle
 from dinar_core.body.joint_maps import BODY25_NAMES
 from dinar_core.fitting import fit_body
-from dinar_core.keypoints import read_openpose_json
 from dinar_core.keypoints.openpose import Keypoints2D
 from dinar_core.overlay import draw_fit_overlay
 from dinar_core.render.shading import shaded_render
 from dinar_core.texture.render import framing_camera, rotate_about_vertical
+from tasks.artifacts import read_keypoints, read_mask, read_rgb, write_anny_fit, write_png, write_smplx_fit
 from tasks.bodies import body_kind, load_body, smplx_model_file
 from tasks.config import PipelineConfig
 from tasks.runner import Stage, StageOutput
-from tasks.segment import read_mask, read_rgb
-from tasks.workspace import Workspace, atomic_path, atomic_write_json
+from tasks.workspace import Workspace, atomic_write_json
 
 VIEW_SIZE = (512, 384)  # (H, W) of the front and side diagnostic views
-
-
-def anny_params_path(ws: Workspace, frame: str) -> Path:
-    return ws.smplx_dir / f"{frame}_anny.npz"
 
 
 def fit_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
@@ -44,13 +38,6 @@ def fit_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     return inputs
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> Path:
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {path}")
-    return path
-
-
 def _split_keypoints(kp: np.ndarray) -> Keypoints2D:
     """(137, 3) OpenPose-layout array (BODY_25, left hand, right hand, face) -> Keypoints2D."""
     return Keypoints2D(body=kp[:25], left_hand=kp[25:46], right_hand=kp[46:67], face=kp[67:137])
@@ -59,8 +46,7 @@ def _split_keypoints(kp: np.ndarray) -> Keypoints2D:
 def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     frames = ws.frames()
     body = load_body(cfg.body)
-    keypoints = [read_openpose_json(json.loads(ws.keypoints(f).read_text()), name=ws.rel(ws.keypoints(f)))
-                 .keypoints for f in frames]
+    keypoints = [read_keypoints(ws, f) for f in frames]
     masks = [read_mask(ws.segm(f)) for f in frames]
     sizes = [m.shape[:2] for m in masks]
     device = next(iter(body.model.buffers())).device
@@ -70,14 +56,9 @@ def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     faces = result.faces.cpu().numpy()
     for i, frame in enumerate(frames):
         if body.kind == "smplx":
-            outputs.append(write_dinar_pickle(ws.smplx(frame), result.params, gender=cfg.body.gender, index=i))
+            outputs += write_smplx_fit(ws, frame, result.params, cfg.body.gender, i, result.K[i], sizes[i])
         else:
-            p = result.params
-            arrays = {k: getattr(p, k)[i:i + 1].detach().cpu().numpy().astype(np.float32)
-                      for k in ("phenotype", "pose", "global_orient", "transl")}
-            with atomic_path(anny_params_path(ws, frame)) as tmp:
-                np.savez(tmp, **arrays, K=result.K[i].cpu().numpy().astype(np.float32))
-            outputs.append(anny_params_path(ws, frame))
+            outputs.append(write_anny_fit(ws, frame, result.params, i, result.K[i]))
         verts = result.vertices[i:i + 1]  # (1, V, 3) camera frame
         K = result.K[i]
         proj = (verts[0] @ K.T)
@@ -85,12 +66,12 @@ def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         rgb = read_rgb(ws.rgb(frame))
         overlay = draw_fit_overlay(rgb, points2d, faces, _split_keypoints(result.keypoints2d[i].cpu().numpy()),
                                    detected=keypoints[i])
-        outputs.append(_write_png(ws.fit_dir / f"{frame}_overlay.png", overlay))
+        outputs.append(write_png(ws.fit_dir / f"{frame}_overlay.png", overlay))
         for name, angle in (("front", 0.0), ("side", 90.0)):
             turned = rotate_about_vertical(verts, angle)
             framed, K_view = framing_camera(turned, VIEW_SIZE)
             image = shaded_render(framed, K_view, result.faces, VIEW_SIZE)[0]
-            outputs.append(_write_png(ws.fit_dir / f"{frame}_{name}.png", image))
+            outputs.append(write_png(ws.fit_dir / f"{frame}_{name}.png", image))
         m = result.metrics[i]
         per_frame[frame] = {
             "reprojection_error_px": m.reprojection_error_px, "reprojection_error_rel": m.reprojection_error_rel,
@@ -121,5 +102,5 @@ def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                        info={"body": body.kind, "frames": per_frame, "seconds": round(result.seconds, 2)})
 
 
-STAGE = Stage(name="fit", version="1", after=("keypoints",), sections=("body", "fit"), inputs=fit_inputs,
-              run=fit, tools=("torch", "smplx", "anny"))
+STAGE = Stage(name="fit", version="2", after=("keypoints",), sections=("body", "fit", "fit_check"),
+              inputs=fit_inputs, run=fit, tools=("torch", "smplx", "anny"))

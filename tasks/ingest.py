@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-
 from dinar_core.errors import DinarError, InvalidImageError
 from dinar_core.image import fit_within, resize_rgb
+from tasks.artifacts import write_png
 from tasks.config import PipelineConfig
 from tasks.decode import decode_image
 from tasks.runner import Stage, StageOutput
-from tasks.workspace import Workspace, atomic_path, unique_ids
+from tasks.workspace import Workspace, unique_ids
 
 # Extensions tried as photos when a folder is scanned; anything else is reported, never silently guessed at.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".jp2", ".ppm",
@@ -53,11 +52,7 @@ def ingest(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         h, w = decoded.rgb.shape[:2]
         size = fit_within(w, h, cfg.ingest.max_side)
         rgb = resize_rgb(decoded.rgb, size)
-        out = ws.rgb(frame)
-        with atomic_path(out) as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-                raise OSError(f"could not write {out}")
-        outputs.append(out)
+        outputs.append(write_png(ws.rgb(frame), rgb))
         info[frame] = {"source": src.name, "decoder": decoded.decoder, "original_size": list(decoded.original_size),
                        "size": list(size), "downscaled": size != (w, h), "exif_rotated": decoded.exif_rotated}
     if not outputs:

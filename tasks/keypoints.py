@@ -19,10 +19,11 @@ from dinar_core.errors import KeypointsError, NoPersonError
 from dinar_core.keypoints import Keypoints2D, detect_in_box, read_openpose_json
 from dinar_core.overlay import draw_overlay
 from dinar_core.segmentation import mask_box
+from tasks.artifacts import (find_user_file, frame_source_stem, read_mask, read_rgb, remove_stale, write_keypoints,
+                             write_png)
 from tasks.config import PipelineConfig
 from tasks.runner import Stage, StageOutput
-from tasks.segment import find_user_file, frame_source_stem, read_mask, read_rgb, remove_stale, write_png
-from tasks.workspace import Workspace, atomic_write_json
+from tasks.workspace import Workspace
 
 
 def _user_json_path(ws: Workspace, cfg: PipelineConfig, frame: str) -> Path | None:
@@ -138,7 +139,7 @@ def keypoints(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                     f"no torso found in {name}: fewer than two of the shoulders and hips (one a shoulder) have "
                     f"confidence above keypoints.torso_confidence={c.torso_confidence}",
                     fix="use a photo where the person's shoulders and hips are visible and unoccluded")
-            json_out.append(atomic_write_json(ws.keypoints(frame), kp.to_openpose_json()))
+            json_out.append(write_keypoints(ws, frame, kp))
             overlays.append(write_png(ws.overlay(frame), draw_overlay(rgb, mask, kp, c.min_keypoint_confidence)))
             info[frame] = {
                 "body_joints": int((kp.body[:, 2] > 0).sum()),

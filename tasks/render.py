@@ -1,19 +1,19 @@
 """Stage `render`: the textured avatar animated with a motion, to ``renders/video.mp4`` (H.264) and
-``renders/front.png``, ``back.png``, ``side.png``.
+``renders/front.png``, ``back.png``, ``side.png``; a `neural` avatar's video (drawn by DINAR's neural renderer in
+the avatar stage) is copied to ``renders/video.mp4``.
 
-The motion (``render.motion``) is a built-in one ('turntable' holds the fitted pose while turning, 'walk', 'wave',
-'rest'; ``render.seconds`` long) or a file: DINAR's animation pickle (its poses are in DINAR's camera frame, as
-DINAR renders them) or an AMASS .npz (turned from z up to SMPL-X's canonical y up by the loader). Canonical motions
-are stood upright in front of the camera (180 degrees about x: y up -> DINAR's y down, facing the camera). Shape,
-expression and translation come from the fit of the reference frame. Every frame's lowest vertex is put on one
-ground height (``render.keep_on_ground``), and one framing camera is chosen for the whole motion, so the avatar
-never leaves the picture and the camera never jumps.
+The motion (``render.motion``, resolved by ``tasks.motions``) is a built-in one (``render.seconds`` long) or a
+file. Canonical motions are stood upright in front of the camera (180 degrees about x: y up -> DINAR's y down,
+facing the camera). Shape, expression and translation come from the fit of the reference frame. Every frame's
+lowest vertex is put on one ground height (``render.keep_on_ground``), and one framing camera is chosen for the
+whole motion, so the avatar never leaves the picture and the camera never jumps. The front/back/side views are
+framed the same way around the fitted body (not in the photo's camera).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,125 +21,16 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from dinar_core.body import AnnyParams
-from dinar_core.body.smplx_model import SMPLXParams
-from dinar_core.errors import DinarError, MotionError
+from dinar_core.errors import DinarError
 from dinar_core.export.video import VideoConfig, write_mp4
-from dinar_core.motion import (SMPLX_SKELETON, Motion, anny_skeleton, apply_ground_offsets, ground_offsets,
-                               load_motion, procedural_motion, resample)
-from dinar_core.motion.procedural import Skeleton
+from dinar_core.motion import apply_ground_offsets, ground_offsets
 from dinar_core.render.rasterizer import MeshRasterizer
 from dinar_core.texture import framing_camera, render_textured, views
-from tasks.avatar import FitFrame, load_avatar, texture_path, write_png
-from tasks.bodies import LoadedBody
+from tasks.artifacts import avatar_json_path, body_inputs, load_avatar, neural_videos, texture_path, write_png
 from tasks.config import PipelineConfig
+from tasks.motions import BUILTIN_MOTIONS, pose_motion, resolve_motion
 from tasks.runner import Stage, StageOutput
 from tasks.workspace import Workspace, atomic_path
-
-BUILTIN_MOTIONS = ("turntable", "walk", "wave", "rest")
-UPRIGHT = np.array([np.pi, 0.0, 0.0])
-"""Axis-angle from SMPL-X's canonical frame (y up, facing +z) to DINAR's camera frame (y down, facing the camera);
-its own inverse."""
-CHUNK = 32  # frames posed per body forward (bounds memory for long motion files)
-
-
-def skeleton_of(body: LoadedBody) -> Skeleton:
-    if body.kind == "smplx":
-        return SMPLX_SKELETON
-    m = body.model
-    return anny_skeleton(m.joint_names, m.frame.cpu().numpy(), m.rest_joints.cpu().numpy())
-
-
-def fitted_body_pose(body: LoadedBody, fit: FitFrame) -> np.ndarray:
-    """(3 J,) the fitted pose in the motion's body_pose layout."""
-    p = fit.params
-    pose = p.body_pose if body.kind == "smplx" else p.pose
-    return pose.detach().reshape(-1).cpu().numpy()
-
-
-def resolve_motion(spec: str, body: LoadedBody, fit: FitFrame, fps: float, seconds: float,
-                   frame: str = "camera") -> Motion:
-    """The motion named by `spec` at `fps`, with its root rotation in DINAR's camera frame (`frame='camera'`) or
-    SMPL-X's canonical frame (`frame='canonical'`, for glTF). MotionError for a bad file or joint count."""
-    skeleton = skeleton_of(body)
-    if spec in BUILTIN_MOTIONS:
-        n = max(1, int(round(seconds * fps)))
-        options = {"body_pose": fitted_body_pose(body, fit)} if spec == "turntable" else {}
-        motion = procedural_motion(spec, n, fps, skeleton, **options)
-        in_camera = False
-    else:
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise MotionError(f"motion {spec!r} is neither a built-in motion ({', '.join(BUILTIN_MOTIONS)}) nor an "
-                              "existing file", fix="give turntable, walk, wave, rest or a DINAR .pkl / AMASS .npz")
-        model = "SMPL-X" if body.kind == "smplx" else "Anny"
-        motion = load_motion(path, num_body_joints=skeleton.num_joints) if body.kind == "smplx" else \
-            load_motion(path).check_body_joints(skeleton.num_joints, model)
-        motion = resample(motion, fps)
-        in_camera = path.suffix.lower() in (".pkl", ".pickle")
-    if in_camera != (frame == "camera"):
-        motion = motion.compose_global(UPRIGHT)
-    return motion
-
-
-def _hand_pca(hand: np.ndarray, fmt: str, components: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """(T, D) motion hand -> (T, P) PCA coefficients of the SMPL-X model (P = its component count):
-    PCA is cut or zero-padded, axis-angle (T, 45) is projected on the components (they are orthonormal rows)."""
-    P = components.shape[0]
-    h = torch.as_tensor(hand, dtype=components.dtype, device=components.device)
-    if fmt == "pca":
-        out = torch.zeros(h.shape[0], P, dtype=h.dtype, device=h.device)
-        k = min(P, h.shape[1])
-        out[:, :k] = h[:, :k]
-        return out
-    return (h - mean[None]) @ components.T
-
-
-def motion_params(body: LoadedBody, fitted: SMPLXParams | AnnyParams, motion: Motion
-                  ) -> Iterator[SMPLXParams | AnnyParams]:
-    """The body model's parameters for every frame of `motion`, CHUNK frames at a time: the fitted avatar (shape,
-    expression, translation and, where the motion has none, pose and orientation of `fitted`, batch 1) moved by
-    `motion`."""
-    device = body.model.device
-    T = motion.num_frames
-    for start in range(0, T, CHUNK):
-        sl = slice(start, min(T, start + CHUNK))
-        n = sl.stop - sl.start
-
-        def col(values, fallback: torch.Tensor) -> torch.Tensor:
-            if values is None:
-                return fallback.expand(n, -1).clone()
-            return torch.as_tensor(values[sl], dtype=torch.float32, device=device)
-
-        p = fitted
-        transl = p.transl.expand(n, -1).clone()
-        if motion.transl is not None:
-            transl = transl + torch.as_tensor(motion.transl[sl] - motion.transl[:1], dtype=torch.float32,
-                                              device=device)
-        orient = col(motion.global_orient, p.global_orient)
-        if body.kind == "smplx":
-            s = body.model.smplx
-            hands = []
-            for side, fitted in (("left", p.left_hand_pose), ("right", p.right_hand_pose)):
-                pose = getattr(motion, f"{side}_hand_pose")
-                hands.append(fitted.expand(n, -1).clone() if pose is None else _hand_pca(
-                    pose[sl], motion.hand_format, getattr(s, f"{side}_hand_components"), getattr(s, f"{side}_hand_mean")))
-            params = SMPLXParams(
-                betas=p.betas.expand(n, -1).clone(), expression=p.expression.expand(n, -1).clone(),
-                global_orient=orient, body_pose=col(motion.body_pose, p.body_pose),
-                jaw_pose=col(motion.jaw_pose, p.jaw_pose), left_hand_pose=hands[0], right_hand_pose=hands[1],
-                transl=transl, body_scale=None if p.body_scale is None else p.body_scale.expand(n, -1).clone())
-        else:
-            params = AnnyParams(phenotype=p.phenotype.expand(n, -1).clone(),
-                                pose=col(motion.body_pose, p.pose.reshape(1, -1)).reshape(n, -1, 3),
-                                global_orient=orient, transl=transl)
-        yield params
-
-
-def pose_motion(body: LoadedBody, fit: FitFrame, motion: Motion) -> torch.Tensor:
-    """(T, V, 3) vertices of the fitted avatar (shape, expression, translation of `fit`) moved by `motion`."""
-    with torch.no_grad():
-        return torch.cat([body.model(params).vertices for params in motion_params(body, fit.params, motion)], 0)
 
 
 def frame_motion(verts: torch.Tensor, image_size: tuple[int, int], fill: float, keep_on_ground: bool
@@ -167,8 +58,6 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
                   with_views: bool = True, rasterizer: MeshRasterizer | None = None) -> RenderResult:
     """Render the avatar of `ws` animated with `motion` (default ``cfg.render.motion``) to `out` (default
     ``renders/video.mp4``), plus front/back/side views in ``renders/`` when `with_views`."""
-    import time
-
     t0 = time.perf_counter()
     rc = cfg.render
     if len(rc.image_size) != 2 or min(rc.image_size) < 16:
@@ -177,7 +66,7 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
         raise ValueError(f"render.fps and render.seconds must be > 0, got {rc.fps}, {rc.seconds}")
     size = (int(rc.image_size[0]), int(rc.image_size[1]))
     avatar = load_avatar(ws, cfg)
-    meta, texture, body, layout, fit = avatar.meta, avatar.texture, avatar.body, avatar.layout, avatar.fit
+    texture, body, layout, fit = avatar.texture, avatar.body, avatar.layout, avatar.fit
     faces = layout.vertex_index[layout.uv_faces]
     rasterizer = rasterizer or MeshRasterizer()
     bg = [float(c) / 255.0 for c in rc.background]
@@ -203,22 +92,11 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
                         round(time.perf_counter() - t0, 3))
 
 
-def _neural_videos(ws: Workspace) -> list[Path] | None:
-    """The videos DINAR's neural renderer made for a `neural` avatar (None for a classic avatar)."""
-    meta_path = ws.avatar_dir / "avatar.json"
-    if not meta_path.is_file():
-        return None
-    meta = json.loads(meta_path.read_text())
-    return [ws.root / v for v in meta["videos"]] if meta.get("mode") == "neural" else None
-
-
 def render_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
-    from tasks.avatar import body_inputs
-
-    neural = _neural_videos(ws)
+    neural = neural_videos(ws)
     if neural is not None:
-        return [ws.avatar_dir / "avatar.json", *neural]
-    inputs = [texture_path(ws), ws.avatar_dir / "avatar.json"] + body_inputs(ws, cfg)
+        return [avatar_json_path(ws), *neural]
+    inputs = [texture_path(ws), avatar_json_path(ws)] + body_inputs(ws, cfg)
     spec = cfg.render.motion
     if spec not in BUILTIN_MOTIONS and Path(spec).expanduser().is_file():
         inputs.append(Path(spec).expanduser())
@@ -226,7 +104,7 @@ def render_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
 
 
 def render(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
-    neural = _neural_videos(ws)
+    neural = neural_videos(ws)
     if neural is not None:  # the neural renderer already drew the avatar's video (avatar stage, DINAR's layout)
         if not neural:
             raise DinarError(f"the neural avatar of {ws.person} has no video", fix="rerun the avatar stage")
@@ -241,5 +119,5 @@ def render(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                              "video": ws.rel(result.video)})
 
 
-STAGE = Stage(name="render", version="1", after=("avatar",), sections=("body", "render"), inputs=render_inputs,
-              run=render, tools=("torch", "av"))
+STAGE = Stage(name="render", version="1", after=("avatar",), sections=("body", "avatar", "render"),
+              inputs=render_inputs, run=render, tools=("torch", "av"))

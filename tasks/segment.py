@@ -17,67 +17,12 @@ import numpy as np
 
 from dinar_core.errors import MaskError
 from dinar_core.segmentation import binarize_user_mask, segment_person, select_person
+from tasks.artifacts import find_user_file, frame_source_stem, read_rgb, remove_stale, write_mask
 from tasks.config import PipelineConfig
 from tasks.runner import Stage, StageOutput
-from tasks.workspace import TMP_MARK, Workspace, atomic_path
+from tasks.workspace import Workspace
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# File helpers shared with tasks.keypoints
-# ----------------------------------------------------------------------------------------------------------------
-def read_rgb(path: Path) -> np.ndarray:
-    """An ``rgb/<frame>.png`` written by ingest -> (H, W, 3) uint8 RGB."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise OSError(f"could not read {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """A ``segm/<frame>.png`` -> (H, W) bool (channel 0 above half, as DINAR reads it above 0.2)."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise OSError(f"could not read {path}")
-    return (img if img.ndim == 2 else img[:, :, 0]) > 127
-
-
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    """Write (H, W, 3) uint8 RGB (or (H, W) uint8) atomically as PNG."""
-    with atomic_path(path) as tmp:
-        data = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
-        if not cv2.imwrite(str(tmp), data):
-            raise OSError(f"could not write {path}")
-    return Path(path)
-
-
-def remove_stale(folder: Path, keep: set[str], pattern: str) -> list[Path]:
-    """Delete files matching `pattern` in `folder` whose names are not in `keep` (frames no longer in rgb/)."""
-    removed = []
-    if folder.is_dir():
-        for p in folder.glob(pattern):
-            if p.name not in keep and TMP_MARK not in p.name and p.is_file():
-                p.unlink()
-                removed.append(p)
-    return removed
-
-
-def frame_source_stem(ws: Workspace, frame: str) -> str | None:
-    """The stem of the user's photo a frame came from (recorded by ingest), if known."""
-    info = ws.stage_record("ingest").get("info", {}).get("frames", {}).get(frame, {})
-    source = info.get("source")
-    return Path(source).stem if source else None
-
-
-def find_user_file(folder: Path, names: list[str], suffixes: tuple[str, ...]) -> Path | None:
-    """The first ``folder/<name><suffix>`` that exists."""
-    for name in names:
-        for suffix in suffixes:
-            p = folder / f"{name}{suffix}"
-            if p.is_file():
-                return p
-    return None
 
 
 def _user_mask_path(ws: Workspace, cfg: PipelineConfig, frame: str) -> Path | None:
@@ -160,8 +105,7 @@ def segment(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
             else:
                 seg = segment_person(rgb, segmenter, c.threshold, c.min_person_fraction, c.second_person_fraction,
                                      name=f"{ws.person}/{ws.rel(rgb_path)}")
-            out = np.repeat((seg.mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)  # (H, W, 3) 0/255
-            outputs.append(write_png(ws.segm(frame), out))
+            outputs.append(write_mask(ws.segm(frame), seg.mask))
             warns.extend(seg.warnings)
             info[frame] = {"fraction": round(seg.fraction, 4), "box": list(seg.box), "people": seg.people,
                            "seconds": round(time.perf_counter() - t0, 3)}

@@ -46,11 +46,11 @@ def test_wrong_override_of_a_person_command_exits_2(tmp_path):
 
 
 def test_infer_flags_are_set_shortcuts(tmp_path, monkeypatch):
-    import tasks.infer
+    import tasks.neural_inference
 
     calls = []
-    monkeypatch.setattr(tasks.infer, "infer", lambda ckpt, log_dir, data_root, options: calls.append(
-        (ckpt, options)) or tasks.infer.InferResult(Path(log_dir), [], [], [], []))
+    monkeypatch.setattr(tasks.neural_inference, "infer", lambda ckpt, log_dir, data_root, options: calls.append(
+        (ckpt, options)) or tasks.neural_inference.InferResult(Path(log_dir), [], [], [], []))
     common = ["--data_root", str(tmp_path), "--log_dir", str(tmp_path / "logs")]
     flags = ["--ckpt_path", str(tmp_path / "ddpm.ckpt"), "--steps", "7", "--seed", "5", "--device", "cpu",
              "--smplx-models", str(tmp_path / "models"), "--uv-assets", str(tmp_path / "uv"), "--no-finetune",

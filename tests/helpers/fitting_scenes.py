@@ -51,33 +51,34 @@ def natural_pose(fit_body, batch: int, seed: int, yaw_deg: float = 20.0, scale: 
     return v
 
 
-def place(fit_body, v: FitVariables, image_size: tuple[int, int], fill: float = 0.8) -> FitVariables:
-    """Set ``v.transl`` so each body is centred and ``fill`` of the image height tall."""
+def place(fit_body, v: FitVariables, image_size: tuple[int, int], fill: float = 0.8,
+          focal: float = 5000.0) -> FitVariables:
+    """Set ``v.transl`` so each body is centred and ``fill`` of the image height tall, seen with `focal` px."""
     H, W = image_size
     with torch.no_grad():
         v.transl = torch.zeros_like(v.transl)
         verts = fit_body.forward(v).vertices  # (B, V, 3)
         height = verts[..., 1].amax(1) - verts[..., 1].amin(1)
         centre = 0.5 * (verts.amax(1) + verts.amin(1))  # (B, 3)
-        z = 5000.0 * height / (fill * H)
-        K = make_K(H, W)
-        ray = torch.stack([(W // 2 - K[0, 2]) / 5000 + 0 * z, 0 * z, torch.ones_like(z)], 1)
+        z = focal * height / (fill * H)
+        K = make_K(H, W, focal)
+        ray = torch.stack([(W // 2 - K[0, 2]) / focal + 0 * z, 0 * z, torch.ones_like(z)], 1)
         v.transl = ray * z[:, None] - centre + torch.stack([0 * z, 0 * z, 0 * z], 1)
         v.transl[:, 2] = z - centre[:, 2]
     return v
 
 
 def make_scene(fit_body, v: FitVariables, image_size: tuple[int, int], seed: int, noise_px: float = 2.0,
-               dropped: int = 3, crop_rows: int | None = None) -> list[Scene]:
+               dropped: int = 3, crop_rows: int | None = None, focal: float = 5000.0) -> list[Scene]:
     """Project each body's keypoints (with ``noise_px`` Gaussian noise and ``dropped`` random body joints set
-    missing) and rasterize its mask with the project's rasterizer. ``crop_rows``: keep only the top rows (an
-    upper-body photo), the rest of the image is cut off."""
+    missing) and rasterize its mask with the project's rasterizer, through a camera of `focal` px. ``crop_rows``:
+    keep only the top rows (an upper-body photo), the rest of the image is cut off."""
     H, W = image_size
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         out = fit_body.forward(v)
         kp = fit_body.keypoints(out)
-        K = make_K(H, W)
+        K = make_K(H, W, focal)
         uv = project(kp.points, K).numpy()  # (B, 137, 2)
         frags = rasterize_camera(out.vertices, K, fit_body.faces, (H, W), backend="torch")
     masks = frags.mask[:, 0].numpy()

@@ -136,9 +136,10 @@ def test_render_writes_video_and_views(built):
 
 
 def test_render_walk_keeps_feet_on_the_ground(built):
-    from tasks.avatar import load_fit
+    from tasks.artifacts import load_fit
     from tasks.bodies import load_body
-    from tasks.render import frame_motion, pose_motion, resolve_motion
+    from tasks.motions import pose_motion, resolve_motion
+    from tasks.render import frame_motion
 
     ws, cfg, _ = built
     body = load_body(cfg.body)
@@ -152,6 +153,22 @@ def test_render_walk_keeps_feet_on_the_ground(built):
     assert float(xy[..., 0].min()) >= 0 and float(xy[..., 0].max()) <= 80
     assert float(xy[..., 1].min()) >= 0 and float(xy[..., 1].max()) <= 96
     assert float((verts[0] - verts[5]).abs().max()) > 0.05  # it moves
+
+
+def test_a_motion_longer_than_one_chunk_poses_every_frame(built):
+    """SMPL-X motions are posed CHUNK frames at a time; the second chunk keeps the fitted avatar (it once took the
+    first chunk's hand pose for it and failed)."""
+    from tasks.artifacts import load_fit
+    from tasks.bodies import load_body
+    from tasks.motions import CHUNK, pose_motion, resolve_motion
+
+    ws, cfg, _ = built
+    body = load_body(cfg.body)
+    fit = load_fit(ws, body, ["p"])[0]
+    motion = resolve_motion("walk", body, fit, 10.0, (CHUNK + 8) / 10.0)
+    verts = pose_motion(body, fit, motion)
+    assert verts.shape == (CHUNK + 8, fit.verts_cam.shape[1], 3)
+    assert torch.isfinite(verts).all()
 
 
 def _bad_motion(path, kind):

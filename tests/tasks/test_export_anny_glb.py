@@ -19,7 +19,7 @@ from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig, override
 from tasks.export import anny_animation, anny_rest_mesh
-from tasks.render import resolve_motion
+from tasks.motions import resolve_motion
 from tests.helpers.gltf import skin_from_file
 
 

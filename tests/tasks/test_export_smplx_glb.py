@@ -13,7 +13,7 @@ from dinar_core.export.glb import SkinnedMesh, write_glb
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig, override
 from tasks.export import smplx_animation, smplx_rest_mesh
-from tasks.render import resolve_motion
+from tasks.motions import resolve_motion
 from tests.helpers.synthetic_smplx import synthetic_smplx_dir  # noqa: F401 (fixture)
 from tests.helpers.gltf import skin_from_file
 

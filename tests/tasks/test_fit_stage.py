@@ -63,6 +63,10 @@ def test_fit_writes_dinar_pickle_overlay_views_and_metrics(tmp_path, person_file
     assert raw["betas"].shape == (1, 10) and raw["body_pose"].shape == (1, 63) and raw["gender"] == "neutral"
     assert raw["left_hand_pose"].shape == (1, 6) and raw["transl"].dtype == np.float32
     read_dinar_pickle(ws.smplx("p"))  # and our strict reader accepts it
+    assert not {"K", "focal", "camera", "calibration_matrix"} & set(raw)  # DINAR's format, no camera in it
+    camera = json.loads((ws.smplx_dir / "p_camera.json").read_text())  # the camera beside it
+    assert camera["focal"] == cfg.fit.focal and camera["image_size"] == list(SIZE)
+    assert np.allclose(camera["K"], [[cfg.fit.focal, 0, SIZE[1] // 2], [0, cfg.fit.focal, SIZE[0] // 2], [0, 0, 1]])
     for name in ("overlay", "front", "side"):
         img = cv2.imread(str(ws.fit_dir / f"p_{name}.png"))
         assert img is not None and img.std() > 5  # a picture, not a blank
@@ -72,6 +76,13 @@ def test_fit_writes_dinar_pickle_overlay_views_and_metrics(tmp_path, person_file
     assert frame["mask_iou"] > 0.8 and frame["reprojection_error_rel"] < 0.03
     assert [s["name"] for s in metrics["stages"]][:1] == ["camera"]
     assert not run_stage(FIT, ws.root, cfg).executed  # cached
+
+
+def test_fit_cache_key_includes_the_fit_check_it_reads(tmp_path, person_files):
+    ws, cfg = _workspace(tmp_path, person_files)
+    from tasks.runner import cache_key
+
+    assert cache_key(FIT, ws, override(cfg, {"fit_check": {"min_mask_iou": 0.5}})) != cache_key(FIT, ws, cfg)
 
 
 def test_fit_cache_key_includes_the_model_file(tmp_path, person_files):

@@ -11,7 +11,7 @@ from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.body.dinar_pickle import write_dinar_pickle
 from dinar_core.errors import CheckpointError, DatasetError, MissingModelError
 from tasks.config import override, resolve_config
-from tasks.infer import InferOptions, infer
+from tasks.neural_inference import InferOptions, infer
 from tests.helpers.neural_scene import make_scene, write_tiny_checkpoint
 
 DATA_DICT_KEYS = {"ntexture", "normal_angles", "calibration_matrix", "verts", "person_id", "fake_rgb", "fake_segm",

@@ -1,7 +1,10 @@
-"""`dinar infer`: DINAR's ``inference.py`` on a prepared dataset folder, writing DINAR's output layout.
+"""DINAR's ``inference.py`` on a prepared dataset folder, writing DINAR's output layout: what `dinar infer` runs,
+and what the avatar stage runs on a person workspace (a DINAR dataset) in `neural` mode.
 
 Input: ``DATA/rgb/<id>.png``, ``DATA/segm/<id>.png`` (person mask, R channel), ``DATA/smplx/<id>.pkl``; the
-checkpoint ``ddpm-epoch=24.ckpt``; the SMPL-X model files. Output (as DINAR's three stages write it)::
+checkpoint ``ddpm-epoch=24.ckpt``; the SMPL-X model files. The photo's camera is ``DATA/smplx/<id>_camera.json``
+when the fit stage wrote one (its ``fit.focal``), else DINAR's convention: fx = fy = ``neural.focal`` (DINAR:
+5000 px), principal point (W//2, H//2) of the (cropped) photo. Output (as DINAR's three stages write it)::
 
     LOGS/eval/run_<%Y_%m-%d_%H-%M>_test/textures/
         data_dict/<id>.pkl            stage A: the inpainted texture and what the other stages need
@@ -43,9 +46,9 @@ from dinar_core.compat.checkpoint import load_dinar_checkpoint
 from dinar_core.errors import DatasetError, MissingCheckpointError
 from dinar_core.nets.dinar import DinarModel
 from dinar_core.render import make_K
+from tasks.artifacts import camera_path, read_camera, read_rgb, write_png
 from tasks.config import PipelineConfig
-from tasks.segment import read_rgb
-from tasks.workspace import atomic_path, atomic_write_bytes
+from tasks.workspace import Workspace, atomic_write_bytes
 
 CHECKPOINT_URL = "https://github.com/SamsungLabs/DINAR (README: 'Checkpoint' link, ddpm-epoch=24.ckpt)"
 
@@ -153,11 +156,22 @@ def _smplx_param(params: SMPLXParams, gender: str) -> dict:
     return d
 
 
-def _params_from_dict(d: dict) -> tuple[SMPLXParams, str]:
-    values = {k: torch.as_tensor(np.asarray(d[k], dtype=np.float32)).reshape(1, -1) for k in SMPLXParams.WIDTHS}
-    scale = d.get("body_scale")
-    return SMPLXParams(**values, body_scale=None if scale is None else
-                       torch.as_tensor(np.asarray(scale, np.float32)).reshape(1, -1)), str(d.get("gender", "neutral"))
+def _camera(data: Workspace, pid: str, image_size: tuple[int, int], ltrb: Optional[np.ndarray],
+            focal: float) -> torch.Tensor:
+    """(3, 3) K of frame `pid` in the photo as the networks see it (cropped to `ltrb` when the pickle has one):
+    the fit's ``smplx/<pid>_camera.json`` (of the uncropped `image_size` = (H, W)), its principal point moved by the
+    crop; without that file DINAR's convention, ``make_K`` of the (cropped) photo with `focal`."""
+    if not camera_path(data, pid).is_file():
+        H, W = image_size
+        if ltrb is not None:
+            l, t, r, b = (int(v) for v in ltrb)
+            H, W = max(b - t, 0), max(r - l, 0)
+        return make_K(H, W, focal)
+    K = read_camera(data, pid, image_size).clone()
+    if ltrb is not None:
+        K[0, 2] -= float(int(ltrb[0]))
+        K[1, 2] -= float(int(ltrb[1]))
+    return K
 
 
 def _run_dir(log_dir: Path, name: Optional[str]) -> Path:
@@ -247,10 +261,9 @@ def infer(ckpt_path: Optional[str | Path], log_dir: str | Path, data_root: str |
         rgb = read_rgb(Path(data_root) / "rgb" / f"{pid}.png")
         segm = read_rgb(Path(data_root) / "segm" / f"{pid}.png")[..., 0]  # DINAR: cv2 BGR->RGB, channel 0 = R
         fit = read_dinar_pickle(Path(data_root) / "smplx" / f"{pid}.pkl")
+        K = _camera(Workspace(Path(data_root)), pid, segm.shape, fit.ltrb, cfg.focal)
         if fit.ltrb is not None:
             rgb, segm = _crop_ltrb(rgb, fit.ltrb), _crop_ltrb(segm, fit.ltrb)
-        H, W = segm.shape
-        K = make_K(H, W, cfg.focal)
         body = bodies(fit.gender)
         with torch.no_grad():
             verts = project_vertices(body(fit.params.to(device)).vertices, K.to(device), layout.vertex_index)
@@ -328,18 +341,12 @@ def _write_video(pipe: NeuralAvatarPipeline, ntexture: torch.Tensor, vertex_fram
         for i, frame in enumerate(pipe.frames(ntexture, vertex_frames)):
             rgb = frame.rgb.numpy()
             if write_frames:
-                _write_png(frames_dir / f"{i}.png", rgb)
+                write_png(frames_dir / f"{i}.png", rgb)
                 if with_segm:
-                    _write_png(segm_dir / f"{i}.png", (frame.alpha.numpy() * 255).astype(np.uint8))
+                    write_png(segm_dir / f"{i}.png", (frame.alpha.numpy() * 255).astype(np.uint8))
             yield rgb
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_mp4(path, stream(), VideoConfig(fps=float(fps)))
     return path
 
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        data = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-        if not cv2.imwrite(str(tmp), data):
-            raise OSError(f"could not write {path}")
