@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from dinar_core.body.dinar_pickle import write_dinar_pickle
-from dinar_core.body.joint_maps import BODY25_NAMES
+from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
 from dinar_core.fitting import fit_body
 from dinar_core.keypoints import read_openpose_json
 from dinar_core.keypoints.openpose import Keypoints2D
