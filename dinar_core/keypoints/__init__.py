@@ -27,7 +27,8 @@ from dinar_core.keypoints.openpose import Keypoints2D, OpenPoseImport, read_open
 
 __all__ = [
     "BODY_25", "BODY_25_EDGES", "BODY_25_NAMES", "FACE_POINTS", "HAND_EDGES", "HAND_NAMES", "KEYPOINT_SLICES",
-    "NUM_KEYPOINTS", "CropBox", "FullImageDetector", "Keypoints2D", "OpenPoseImport", "crop_box", "detect_in_box", "read_openpose_json",
+    "NUM_KEYPOINTS", "CropBox", "FullImageDetector", "Keypoints2D", "OpenPoseImport", "crop_box", "detect_in_box",
+    "read_openpose_json",
 ]
 
 
