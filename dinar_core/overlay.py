@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from dinar_core.keypoints.openpose import BODY_25_EDGES, BODY_25_NAMES, HAND_EDGES, Keypoints2D
+from dinar_core.keypoints.layout import BODY_25_EDGES, BODY_25_NAMES, HAND_EDGES
+from dinar_core.keypoints.openpose import Keypoints2D
 
 MASK_TINT = (0, 200, 255)  # RGB
 LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = (255, 80, 80), (80, 160, 255), (255, 220, 0)  # person's left = red

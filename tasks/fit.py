@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dinar_core.body.joint_maps import BODY25_NAMES
+from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
 from dinar_core.fitting import fit_body
 from dinar_core.keypoints.openpose import Keypoints2D
 from dinar_core.overlay import draw_fit_overlay

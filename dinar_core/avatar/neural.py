@@ -7,10 +7,11 @@ The chain, one function (or :class:`NeuralAvatarPipeline` method) per phase, eac
 2. crop to the network size (``dinar_core.avatar.dataset.prepare_sample``);
 3. rasterised UV map of the UV-split mesh (``render_uv``);
 4. photo colours and normal angles sampled into texture space with DINAR's splatting (``sample_values_by_uv``,
-   ``normal_angle_map``);
+   ``normal_angle_image``);
 5. encoder (masked photo + mask + noise -> style) -> generator (style -> 16-channel texture);
 6. the 21-channel neural texture (16 + RGB + known mask + inpaint ring, ``assemble_ntexture``);
-7. VQ encode -> masked DDIM inpainting -> VQ decode with the known texels copied back;
+7. VQ encode -> masked DDIM inpainting -> VQ decode with the known texels copied back
+   (``DinarModel.inpaint_texture``, the one inpainting path);
 8. the neural renderer at any pose (SMPL-X forward with new pose parameters, same K), RGB + mask.
 
 Every random number (encoder noise, generator noise, DDIM) comes from one ``torch.Generator``, so a run with a
@@ -31,8 +32,7 @@ import torch.nn.functional as F
 from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.avatar.dataset import DinarSample
 from dinar_core.body.base import UVLayout
-from dinar_core.diffusion.ddim import sample_ddim_inpaint
-from dinar_core.diffusion.inpaint import copy_known_texels, make_condition
+from dinar_core.diffusion.ddim import DDIMConfig
 from dinar_core.nets.dinar import DinarModel
 from dinar_core.nets.renderer import RenderOutput, composite, transparency
 from dinar_core.render import RasterizerConfig, UVRender, apply_K, interpolate, rasterize, render_uv
@@ -403,20 +403,15 @@ class NeuralAvatarPipeline:
             generated = self.generate(style, gen)
         source = assemble_ntexture(generated, pixels)  # (B, 21, T, T)
         # 7. VQ encode -> condition -> DDIM with the known latent imposed -> VQ decode -> copy-back.
-        with times.phase("vq_encode", dev):
-            source_latent = self.model.compress(source)
-        cond = make_condition(source_latent, source[:, -2:-1])
-        with times.phase("ddim", dev):
-            sample_out = sample_ddim_inpaint(self.model.unet, self.model.schedule, cond, steps=cfg.ddim_steps,
-                                             eta=cfg.ddim_eta, dtype=cfg.ddim_dtype, generator=gen)
-        with times.phase("vq_decode", dev):
-            decoded = self.model.compress_branch.decode(sample_out.latent)
-        merged = copy_known_texels(decoded, source, self.uv_coverage)
+        ddim = DDIMConfig(steps=cfg.ddim_steps, eta=cfg.ddim_eta, dtype=cfg.ddim_dtype)
+        inpainted = self.model.inpaint_texture(source, self.uv_coverage, ddim=ddim, generator=gen,
+                                               timer=lambda name: times.phase(name, dev))
         with times.phase("render", dev):
-            render = self.render(merged.ntexture, uv)
-        return NeuralAvatar(ntexture=merged.ntexture, diffusion_ntexture=decoded, source_ntexture=source,
-                            mask=merged.mask, normal_angles=pixels.normal_angles, style=style,
-                            latent=sample_out.latent, render=render, verts=verts, K=K, uv=uv, times=times)
+            render = self.render(inpainted.ntexture, uv)
+        return NeuralAvatar(ntexture=inpainted.ntexture, diffusion_ntexture=inpainted.diffusion_ntexture,
+                            source_ntexture=source, mask=inpainted.mask, normal_angles=pixels.normal_angles,
+                            style=style, latent=inpainted.latent, render=render, verts=verts, K=K, uv=uv,
+                            times=times)
 
     # 8. any pose
     def posed_vertices(self, body: PosableBody, params, K: torch.Tensor) -> torch.Tensor:

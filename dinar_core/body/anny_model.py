@@ -25,16 +25,9 @@ from typing import Literal, Mapping
 import torch
 
 from dinar_core.rotations import axis_angle_to_matrix
-from dinar_core.body.base import (
-    KEYPOINT_SLICES,
-    NUM_KEYPOINTS,
-    BodyOutput,
-    Keypoints3D,
-    UVLayout,
-    apply_keypoint_matrix,
-    check_batch,
-)
-from dinar_core.body.joint_maps import ANNY_COCO_NAMES, HAND21_NAMES, coco_to_body25_matrix
+from dinar_core.body.base import BodyOutput, Keypoints3D, UVLayout, apply_keypoint_matrix, check_batch
+from dinar_core.body.joint_maps import ANNY_COCO_NAMES, coco_to_body25_matrix
+from dinar_core.keypoints.layout import HAND_NAMES, KEYPOINT_SLICES, NUM_KEYPOINTS
 
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 """Anny's default phenotype parameters, each in [0, 1] (0.5 = average)."""
@@ -217,7 +210,7 @@ class AnnyBody(torch.nn.Module):
         tip_base = j + len(ANNY_COCO_NAMES)
         for hand, (part, side) in enumerate((("left_hand", "L"), ("right_hand", "R"))):
             start = KEYPOINT_SLICES[part].start
-            for k, name in enumerate(HAND21_NAMES):
+            for k, name in enumerate(n.lower() for n in HAND_NAMES):
                 if name == "wrist":
                     matrix[start + k, index[f"wrist.{side}"]] = 1.0
                     continue

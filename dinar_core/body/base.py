@@ -8,8 +8,8 @@ Coordinates are the model's own frame, with the translation applied: for SMPL-X 
 the camera frame (x right, y down, z forward, see ``docs/conventions.md``); the backends do not rotate anything.
 
 Keypoints: :meth:`BodyModel.keypoints` returns the OpenPose layout used in ``openpose/<frame>_keypoints.json``,
-concatenated in this order (``KEYPOINT_SLICES``): BODY_25 (25), left hand (21), right hand (21), face (70) =
-137 points, with an availability mask for the points a backend cannot provide.
+concatenated in the order of ``dinar_core.keypoints.layout`` (``KEYPOINT_SLICES``): BODY_25 (25), left hand (21),
+right hand (21), face (70) = 137 points, with an availability mask for the points a backend cannot provide.
 """
 
 from __future__ import annotations
@@ -19,17 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-NUM_BODY25 = 25
-NUM_HAND = 21
-NUM_FACE = 70
-NUM_KEYPOINTS = NUM_BODY25 + 2 * NUM_HAND + NUM_FACE  # 137
-KEYPOINT_SLICES: dict[str, slice] = {
-    "body": slice(0, 25),
-    "left_hand": slice(25, 46),
-    "right_hand": slice(46, 67),
-    "face": slice(67, 137),
-}
-"""Where each OpenPose part sits in the (B, 137, 3) keypoint tensor."""
+from dinar_core.keypoints.layout import KEYPOINT_SLICES
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from dinar_core.body.base import NUM_KEYPOINTS
+from dinar_core.keypoints.layout import BODY_25_NAMES, HAND_NAMES, NUM_KEYPOINTS
 
-BODY25_NAMES: tuple[str, ...] = (
-    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
-    "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
-    "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
-)
-"""OpenPose BODY_25 order."""
-
-HAND21_NAMES: tuple[str, ...] = ("wrist",) + tuple(
-    f"{finger}{k}" for finger in ("thumb", "index", "middle", "ring", "pinky") for k in (1, 2, 3, 4)
-)
-"""OpenPose hand order: wrist, then per finger (thumb..pinky) the 3 joints from the palm outwards and the tip (4)."""
-
-SMPLX_NUM_JOINTS = 55
 SMPLX_NUM_POINTS = 144  # with use_face_contour=True; 127 without
 
 _SMPLX_JOINTS = (
@@ -73,9 +60,12 @@ _BODY25_FROM_SMPLX = {
 
 
 def _smplx_hand(side: str) -> list[str]:
-    names = [f"{side}_wrist"]
-    for finger in ("thumb", "index", "middle", "ring", "pinky"):
-        names += [f"{side}_{finger}{k}" for k in (1, 2, 3)] + [f"{side}_{finger}"]  # tip = surface point
+    """The SMPL-X points of one hand in OpenPose's hand order: joints 1-3 of each finger, its tip (4) a surface
+    point."""
+    names = []
+    for name in (n.lower() for n in HAND_NAMES):
+        finger, step = name[:-1], name[-1]
+        names.append(f"{side}_wrist" if name == "wrist" else f"{side}_{finger}" if step == "4" else f"{side}_{name}")
     return names
 
 
@@ -88,7 +78,7 @@ def _smplx_face() -> list[str]:
 def openpose_names_from_smplx() -> list[str]:
     """For each of the 137 OpenPose keypoints, the SMPL-X point name it is taken from."""
     return (
-        [_BODY25_FROM_SMPLX[n] for n in BODY25_NAMES]
+        [_BODY25_FROM_SMPLX[n] for n in BODY_25_NAMES]
         + _smplx_hand("left")
         + _smplx_hand("right")
         + _smplx_face()
@@ -151,7 +141,7 @@ def coco_to_body25_matrix(coco_names: tuple[str, ...] = ANNY_COCO_NAMES, offset:
     num_sources = num_sources if num_sources is not None else offset + len(coco_names)
     index = {n: offset + i for i, n in enumerate(coco_names)}
     matrix = torch.zeros(NUM_KEYPOINTS, num_sources, dtype=torch.float32)
-    for row, name in enumerate(BODY25_NAMES):
+    for row, name in enumerate(BODY_25_NAMES):
         parts = _BODY25_FROM_COCO[name]
         if all(p in index for p in parts):
             for p in parts:

@@ -6,19 +6,7 @@ reason. Anything else (a key that cannot be placed, a model key the checkpoint l
 raises :class:`~dinar_core.errors.CheckpointMismatchError` listing all of them; DINAR itself loads with
 ``strict=False`` and would silently keep random weights.
 
-Key map (DINAR -> ours):
-
-* ``model_ema.<UNet param name without dots>`` -> ``unet.<param name>``: the EMA weights, which DINAR's test
-  step uses (``ema_scope``);
-* ``model.*`` (the non-EMA training weights) -> ``unet_train.*`` when the model keeps one, else known-unused;
-* ``model_ema.decay`` / ``model_ema.num_updates`` -> ``ema_decay`` / ``ema_num_updates``;
-* ``first_stage.{encoder,generator,renderer}.*`` -> ``{encoder,generator,renderer}.*``;
-* ``first_stage.compress_branch.*`` and the legacy ``first_stage.vq_branch.*`` -> ``compress_branch.*``;
-* ``first_stage.discriminator.*`` -> ``discriminator.*`` (finetuning) when the model has one, else known-unused;
-* ``first_stage.rasterizer.faces`` / ``.vertice_values`` / ``first_stage.normal_rasterizer.faces`` ->
-  ``uv_faces`` / ``uv_values`` / ``normal_faces`` (loaded, or compared with the configured UV assets);
-* the 13 schedule buffers (``betas`` ... ``logvar``) -> ``schedule.*`` (loaded, as DINAR's checkpoint overrides
-  the computed schedule, or checked against the computed values).
+The key map, one table read both ways, is ``dinar_core.compat.keys``.
 """
 
 from __future__ import annotations
@@ -35,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dinar_core.compat.keys import plan_dinar_keys, to_dinar_state_dict  # noqa: F401 (to_dinar_state_dict: public)
 from dinar_core.diffusion.schedule import BUFFER_NAMES
 from dinar_core.errors import (
     CheckpointMismatchError,
@@ -45,22 +34,6 @@ from dinar_core.errors import (
     UnsupportedCheckpointObjectError,
 )
 
-# DINAR prefix -> our prefix, for the sub-networks that are always present.
-_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("first_stage.encoder.", "encoder."),
-    ("first_stage.generator.", "generator."),
-    ("first_stage.compress_branch.", "compress_branch."),
-    ("first_stage.vq_branch.", "compress_branch."),  # name used by older DINAR checkpoints
-    ("first_stage.renderer.", "renderer."),
-)
-_SINGLE: dict[str, str] = {
-    "first_stage.rasterizer.faces": "uv_faces",
-    "first_stage.rasterizer.vertice_values": "uv_values",
-    "first_stage.normal_rasterizer.faces": "normal_faces",
-    "model_ema.decay": "ema_decay",
-    "model_ema.num_updates": "ema_num_updates",
-    **{name: f"schedule.{name}" for name in BUFFER_NAMES},
-}
 _UV_KEYS = ("uv_faces", "uv_values", "normal_faces")
 _DINAR_MARKERS = ("model_ema.", "first_stage.", "model.")
 
@@ -186,81 +159,6 @@ def read_checkpoint(path: str | Path) -> LightningCheckpoint:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The key map
-
-
-def ema_name_map(unet: nn.Module) -> dict[str, str]:
-    """LitEma buffer name (parameter name without dots) -> parameter name, for every UNet parameter."""
-    out: dict[str, str] = {}
-    for name, _ in unet.named_parameters():
-        flat = name.replace(".", "")
-        if flat in out:  # cannot happen for DINAR's UNet; guards a future layout
-            raise ValueError(f"EMA names collide: {out[flat]!r} and {name!r} both flatten to {flat!r}")
-        out[flat] = name
-    return out
-
-
-@dataclass(frozen=True)
-class KeyPlan:
-    """Where each DINAR key goes.
-
-    Attributes:
-        targets: DINAR key -> our state_dict key.
-        unused: DINAR key -> why it is deliberately not loaded.
-        unplaced: DINAR keys with no place in the model.
-        duplicates: our keys that two DINAR keys map to (e.g. both ``vq_branch`` and ``compress_branch``).
-    """
-
-    targets: dict[str, str]
-    unused: dict[str, str]
-    unplaced: list[str]
-    duplicates: list[str]
-
-
-def plan_dinar_keys(keys: list[str], model: nn.Module) -> KeyPlan:
-    """Map DINAR's state_dict keys onto `model` (a DinarModel). See the module docstring for the rules."""
-    ema = ema_name_map(model.unet)
-    has_train = getattr(model, "unet_train", None) is not None
-    has_disc = getattr(model, "discriminator", None) is not None
-    targets: dict[str, str] = {}
-    unused: dict[str, str] = {}
-    unplaced: list[str] = []
-    for k in keys:
-        if k in _SINGLE:
-            targets[k] = _SINGLE[k]
-        elif k.startswith("model_ema."):
-            flat = k[len("model_ema."):]
-            if flat in ema:
-                targets[k] = "unet." + ema[flat]
-            else:
-                unplaced.append(k)
-        elif k.startswith("model."):
-            if has_train:
-                targets[k] = "unet_train." + k[len("model."):]
-            else:
-                unused[k] = "non-EMA UNet weights; inference uses the EMA weights (model_ema.*), as DINAR's test step"
-        elif k.startswith("first_stage.discriminator."):
-            if has_disc:
-                targets[k] = "discriminator." + k[len("first_stage.discriminator."):]
-            else:
-                unused[k] = "finetuning discriminator; the model was built without one"
-        else:
-            for src, dst in _PREFIXES:
-                if k.startswith(src):
-                    targets[k] = dst + k[len(src):]
-                    break
-            else:
-                unplaced.append(k)
-    seen: dict[str, str] = {}
-    duplicates = []
-    for k, ours in targets.items():
-        if ours in seen:
-            duplicates.append(f"{ours} (from {seen[ours]} and {k})")
-        seen[ours] = k
-    return KeyPlan(targets=targets, unused=unused, unplaced=unplaced, duplicates=duplicates)
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Loading
 
 
@@ -381,42 +279,6 @@ def load_dinar_state_dict_into(
 
 # ----------------------------------------------------------------------------------------------------------------
 # Writing
-
-
-def to_dinar_state_dict(model: nn.Module, *, include_discriminator: bool = True) -> "OrderedDict[str, torch.Tensor]":
-    """`model`'s weights in DINAR's LatentDiffusion key layout and order (the inverse of the loader).
-
-    ``model.*`` holds the non-EMA UNet when the model keeps one, else the EMA weights again (so DINAR, which
-    loads both, runs the same network either way).
-    """
-    sd = model.state_dict(keep_vars=False)
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for n in BUFFER_NAMES:
-        out[n] = sd[f"schedule.{n}"]
-    train_prefix = "unet_train." if getattr(model, "unet_train", None) is not None else "unet."
-    for k, v in sd.items():
-        if k.startswith(train_prefix):
-            out["model." + k[len(train_prefix):]] = v
-
-    def add(prefix_ours: str, prefix_dinar: str) -> None:
-        for k, v in sd.items():
-            if k.startswith(prefix_ours):
-                out[prefix_dinar + k[len(prefix_ours):]] = v
-
-    add("encoder.", "first_stage.encoder.")
-    add("generator.", "first_stage.generator.")
-    add("compress_branch.", "first_stage.compress_branch.")
-    out["first_stage.rasterizer.faces"] = sd["uv_faces"]
-    out["first_stage.rasterizer.vertice_values"] = sd["uv_values"]
-    add("renderer.", "first_stage.renderer.")
-    out["first_stage.normal_rasterizer.faces"] = sd["normal_faces"]
-    if include_discriminator and getattr(model, "discriminator", None) is not None:
-        add("discriminator.", "first_stage.discriminator.")
-    out["model_ema.decay"] = sd["ema_decay"]
-    out["model_ema.num_updates"] = sd["ema_num_updates"]
-    for name, p in model.unet.named_parameters():
-        out["model_ema." + name.replace(".", "")] = sd["unet." + name]
-    return out
 
 
 def lightning_checkpoint(state_dict: Mapping[str, torch.Tensor], *, epoch: int = 0, global_step: int = 0,

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from dinar_core.keypoints.layout import BODY_25
 from dinar_core.rotations import matrix_to_axis_angle, rot_x, rot_y, rot_z
 
-NOSE, NECK, RSHO, LSHO, MIDHIP, RHIP, LHIP = 0, 1, 2, 5, 8, 9, 12
+NOSE, NECK, RSHO, LSHO, MIDHIP, RHIP, LHIP = (BODY_25[n] for n in ("Nose", "Neck", "RShoulder", "LShoulder", "MidHip",
+                                                                  "RHip", "LHip"))
 YAW_FORESHORTENING = 0.82
 """Below this ratio of observed to expected shoulder width the initial yaw follows the foreshortening."""
 TORSO = (NECK, RSHO, LSHO, MIDHIP, RHIP, LHIP)

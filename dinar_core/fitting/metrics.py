@@ -2,7 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
+
+from dinar_core.keypoints.layout import BODY
+
+
+@dataclass
+class FrameMetrics:
+    """Quality of one frame's fit.
+
+    reprojection_error_px / _rel: mean distance of the detected BODY_25 keypoints to the fitted ones (pixels /
+    fraction of the body's image height); reprojection_error_px_all: over body, hands and face;
+    mask_iou: IoU of the fitted mesh's filled silhouette with the mask (NaN without a mask);
+    body_height_px: the height used for _rel.
+    """
+
+    reprojection_error_px: float
+    reprojection_error_rel: float
+    reprojection_error_px_all: float
+    mask_iou: float
+    body_height_px: float
+
+
+def frame_metrics(projected: np.ndarray, target: np.ndarray, available: np.ndarray, vertices2d: np.ndarray,
+                  faces: np.ndarray, masks: Sequence[np.ndarray | None], image_sizes: Sequence[tuple[int, int]],
+                  heights_px: Sequence[float]) -> list[FrameMetrics]:
+    """:class:`FrameMetrics` of B fitted frames.
+
+    projected: (B, 137, 2) fitted keypoints in pixels; target: (B, 137, 3) detections; available: (137,) bool, the
+    keypoints the body has; vertices2d: (B, V, 2) projected vertices; faces: (F, 3); masks: B (H, W) or None;
+    image_sizes: B (H, W); heights_px: B body heights (``body_height_px``).
+    """
+    out = []
+    for b, height in enumerate(heights_px):
+        tgt = target[b] * available[:, None]
+        iou = float("nan")
+        if masks[b] is not None:
+            iou = mask_iou(silhouette(vertices2d[b], faces, image_sizes[b]), np.asarray(masks[b], bool))
+        out.append(FrameMetrics(
+            reprojection_error_px=reprojection_error_px(projected[b, BODY], tgt[BODY]),
+            reprojection_error_rel=reprojection_error_rel(projected[b, BODY], tgt[BODY], height),
+            reprojection_error_px_all=reprojection_error_px(projected[b], tgt),
+            mask_iou=iou, body_height_px=height))
+    return out
 
 
 def body_height_px(mask: np.ndarray | None, keypoints: np.ndarray) -> float:
@@ -46,8 +91,7 @@ def silhouette(points: np.ndarray, faces: np.ndarray, image_size: tuple[int, int
     """
     import torch
 
-    from dinar_core.render import rasterize
-    from dinar_core.render.rasterizer import RasterizerConfig
+    from dinar_core.render import RasterizerConfig, rasterize
 
     pts = torch.as_tensor(np.asarray(points, np.float32))
     verts_pix = torch.cat([pts, torch.ones(len(pts), 1)], 1)[None]  # depth 1: (x z, y z, z) = (x, y, 1)

@@ -1,6 +1,7 @@
 """2D keypoints in OpenPose's layout (BODY_25, two 21-point hands, 70-point face).
 
-`openpose`: names, the `Keypoints2D` container and the JSON format; `mediapipe`: the default detector (holistic)
+`layout`: the 137-point layout (names, part slices, skeleton edges), defined once; `openpose`: the `Keypoints2D`
+container and the JSON format; `mediapipe`: the default detector (holistic)
 and its mapping tables; `onnx`: an optional RTMPose-style ONNX detector. `detect_in_box` runs any detector on the
 person's box (from the mask) and maps the result back to the full image.
 """
@@ -12,21 +13,22 @@ from typing import Protocol
 
 import numpy as np
 
-from dinar_core.keypoints.openpose import (
+from dinar_core.keypoints.layout import (
     BODY_25,
     BODY_25_EDGES,
     BODY_25_NAMES,
     FACE_POINTS,
     HAND_EDGES,
     HAND_NAMES,
-    Keypoints2D,
-    OpenPoseImport,
-    read_openpose_json,
+    KEYPOINT_SLICES,
+    NUM_KEYPOINTS,
 )
+from dinar_core.keypoints.openpose import Keypoints2D, OpenPoseImport, read_openpose_json
 
 __all__ = [
-    "BODY_25", "BODY_25_EDGES", "BODY_25_NAMES", "FACE_POINTS", "HAND_EDGES", "HAND_NAMES", "CropBox",
-    "FullImageDetector", "Keypoints2D", "OpenPoseImport", "crop_box", "detect_in_box", "read_openpose_json",
+    "BODY_25", "BODY_25_EDGES", "BODY_25_NAMES", "FACE_POINTS", "HAND_EDGES", "HAND_NAMES", "KEYPOINT_SLICES",
+    "NUM_KEYPOINTS", "CropBox", "FullImageDetector", "Keypoints2D", "OpenPoseImport", "crop_box", "detect_in_box",
+    "read_openpose_json",
 ]
 
 

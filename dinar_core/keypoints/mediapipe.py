@@ -23,7 +23,8 @@ import numpy as np
 
 from dinar_core.errors import MissingModelError
 from dinar_core.native_logs import filtered_native_stderr
-from dinar_core.keypoints.openpose import FACE_POINTS, Keypoints2D
+from dinar_core.keypoints.layout import BODY_25_NAMES, FACE_POINTS, HAND_NAMES
+from dinar_core.keypoints.openpose import Keypoints2D
 
 # Mediapipe pose landmark indices (BlazePose 33).
 MP_POSE = {
@@ -103,7 +104,7 @@ def pose_to_body25(pose: np.ndarray) -> np.ndarray:
     """pose: (33, 3) mediapipe x, y, visibility -> (25, 3) BODY_25 x, y, confidence (float32)."""
     if pose.shape != (33, 3):
         raise ValueError(f"expected (33, 3) pose landmarks, got {pose.shape}")
-    out = np.zeros((25, 3), np.float32)
+    out = np.zeros((len(BODY_25_NAMES), 3), np.float32)
     for j, src in enumerate(POSE_TO_BODY25):
         pts = pose[list(src)]
         out[j, :2] = pts[:, :2].mean(axis=0)
@@ -125,9 +126,9 @@ def face_mesh_to_face70(face: np.ndarray, confidence: float) -> np.ndarray:
 
 def hand_to_hand21(hand: np.ndarray, confidence: float) -> np.ndarray:
     """hand: (21, 2) mediapipe hand x, y -> (21, 3) OpenPose hand with `confidence` (same joint order)."""
-    if hand.shape[0] != 21 or hand.ndim != 2:
-        raise ValueError(f"expected (21, 2) hand landmarks, got {hand.shape}")
-    out = np.zeros((21, 3), np.float32)
+    if hand.ndim != 2 or hand.shape[0] != len(HAND_NAMES):
+        raise ValueError(f"expected ({len(HAND_NAMES)}, 2) hand landmarks, got {hand.shape}")
+    out = np.zeros((len(HAND_NAMES), 3), np.float32)
     out[:, :2] = hand[:, :2]
     out[:, 2] = confidence
     return out
@@ -145,17 +146,14 @@ def landmarks_to_keypoints(lm: MediapipeLandmarks, width: int, height: int,
     pose = np.concatenate([pose[:, :2], vis[:, None]], axis=1)
     body = pose_to_body25(pose)
     left_hand = hand_to_hand21(lm.left_hand, float(vis[MP_POSE["left_wrist"]])) if lm.left_hand is not None \
-        else np.zeros((21, 3), np.float32)
+        else kp.left_hand
     right_hand = hand_to_hand21(lm.right_hand, float(vis[MP_POSE["right_wrist"]])) if lm.right_hand is not None \
-        else np.zeros((21, 3), np.float32)
-    face = face_mesh_to_face70(lm.face, float(vis[MP_POSE["nose"]])) if lm.face is not None \
-        else np.zeros((FACE_POINTS, 3), np.float32)
-    parts = []
-    for arr in (body, left_hand, right_hand, face):
-        inside = (arr[:, 0] >= 0) & (arr[:, 0] <= width - 1) & (arr[:, 1] >= 0) & (arr[:, 1] <= height - 1)
-        arr[~inside | (arr[:, 2] < min_confidence)] = 0.0
-        parts.append(arr)
-    return Keypoints2D(body=parts[0], left_hand=parts[1], right_hand=parts[2], face=parts[3])
+        else kp.right_hand
+    face = face_mesh_to_face70(lm.face, float(vis[MP_POSE["nose"]])) if lm.face is not None else kp.face
+    arr = np.concatenate([body, left_hand, right_hand, face])  # (137, 3) in the layout's order
+    inside = (arr[:, 0] >= 0) & (arr[:, 0] <= width - 1) & (arr[:, 1] >= 0) & (arr[:, 1] <= height - 1)
+    arr[~inside | (arr[:, 2] < min_confidence)] = 0.0
+    return Keypoints2D.from_array(arr)
 
 
 def _to_pixels(landmarks, width: int, height: int, with_visibility: bool) -> np.ndarray | None:

@@ -1,4 +1,4 @@
-"""OpenPose keypoints: BODY_25 / hand-21 / face-70 names, the `Keypoints2D` container, and the JSON format.
+"""OpenPose keypoints: the `Keypoints2D` container and the JSON format (the layout itself: ``layout``).
 
 Coordinates are pixels of the stored image (x right, y down); each joint is (x, y, confidence); a missing joint is
 (0, 0, 0), as OpenPose writes it. The JSON layout is OpenPose's version 1.3 (what DINAR and SMPLify-X read).
@@ -11,37 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dinar_core.errors import KeypointsError
+from dinar_core.keypoints.layout import BODY_25, KEYPOINT_SLICES, NUM_KEYPOINTS, PARTS
 
-BODY_25_NAMES: tuple[str, ...] = (
-    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip", "RHip", "RKnee",
-    "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar", "LBigToe", "LSmallToe", "LHeel",
-    "RBigToe", "RSmallToe", "RHeel",
-)
-BODY_25 = {name: i for i, name in enumerate(BODY_25_NAMES)}
-
-HAND_NAMES: tuple[str, ...] = (
-    "Wrist",
-    "Thumb1", "Thumb2", "Thumb3", "Thumb4",
-    "Index1", "Index2", "Index3", "Index4",
-    "Middle1", "Middle2", "Middle3", "Middle4",
-    "Ring1", "Ring2", "Ring3", "Ring4",
-    "Pinky1", "Pinky2", "Pinky3", "Pinky4",
-)
-"""OpenPose's hand order: wrist, then each finger from base to tip (thumb, index, middle, ring, pinky)."""
-
-FACE_POINTS = 70
-"""68 iBUG-300W landmarks (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67) + pupils R 68, L 69."""
-
-# Skeleton edges for drawing (OpenPose's own BODY_25 pairs).
-BODY_25_EDGES: tuple[tuple[int, int], ...] = (
-    (1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11), (8, 12), (12, 13),
-    (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18), (14, 19), (19, 20), (14, 21), (11, 22), (22, 23),
-    (11, 24),
-)
-HAND_EDGES: tuple[tuple[int, int], ...] = tuple(
-    (0 if j == 0 else 1 + 4 * f + j - 1, 1 + 4 * f + j) for f in range(5) for j in range(4))
-
-_PARTS = (("body", 25), ("left_hand", 21), ("right_hand", 21), ("face", FACE_POINTS))
 _JSON_KEYS = {"body": "pose_keypoints_2d", "face": "face_keypoints_2d",
               "left_hand": "hand_left_keypoints_2d", "right_hand": "hand_right_keypoints_2d"}
 
@@ -60,7 +31,7 @@ class Keypoints2D:
     """(70, 3) 68 iBUG landmarks + right, left pupil."""
 
     def __post_init__(self):
-        for part, n in _PARTS:
+        for part, n in PARTS:
             arr = np.asarray(getattr(self, part), dtype=np.float32)
             if arr.shape != (n, 3):
                 raise ValueError(f"Keypoints2D.{part}: expected shape ({n}, 3), got {arr.shape}")
@@ -68,7 +39,19 @@ class Keypoints2D:
 
     @classmethod
     def empty(cls) -> "Keypoints2D":
-        return cls(*(np.zeros((n, 3), np.float32) for _p, n in _PARTS))
+        return cls(*(np.zeros((n, 3), np.float32) for _p, n in PARTS))
+
+    @classmethod
+    def from_array(cls, array: np.ndarray) -> "Keypoints2D":
+        """(137, 3) rows in the layout's order (body, left hand, right hand, face) -> Keypoints2D."""
+        array = np.asarray(array)
+        if array.shape != (NUM_KEYPOINTS, 3):
+            raise ValueError(f"Keypoints2D.from_array: expected ({NUM_KEYPOINTS}, 3), got {array.shape}")
+        return cls(**{part: array[KEYPOINT_SLICES[part]] for part, _n in PARTS})
+
+    def to_array(self) -> np.ndarray:
+        """(137, 3) float32, the parts concatenated in the layout's order (the inverse of :meth:`from_array`)."""
+        return np.concatenate([getattr(self, part) for part, _n in PARTS])
 
     def to_openpose_person(self) -> dict:
         """The ``people[i]`` entry of OpenPose JSON (2D arrays flattened, 3D arrays empty)."""
@@ -89,7 +72,7 @@ class Keypoints2D:
     def from_openpose_person(cls, person: dict, name: str = "keypoints") -> "Keypoints2D":
         """Parse one ``people[i]`` entry; missing face/hand arrays (OpenPose run without them) become zeros."""
         parts = {}
-        for part, n in _PARTS:
+        for part, n in PARTS:
             key = _JSON_KEYS[part]
             values = person.get(key)
             if values is None or (len(values) == 0 and part != "body"):
@@ -129,7 +112,7 @@ class Keypoints2D:
     def scaled(self, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> "Keypoints2D":
         """Joints mapped by x' = x * sx + dx, y' = y * sy + dy; missing joints (confidence 0) stay (0, 0, 0)."""
         out = []
-        for part, _n in _PARTS:
+        for part, _n in PARTS:
             arr = getattr(self, part).copy()
             present = arr[:, 2] > 0
             arr[present, 0] = arr[present, 0] * sx + dx

@@ -9,8 +9,9 @@ through ``encoder``, ``generator`` and ``renderer``.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -105,6 +106,14 @@ class TextureInpainting:
     source_latent: torch.Tensor
 
 
+PhaseTimer = Callable[[str], AbstractContextManager]
+"""``timer(name)`` -> a context manager around one phase ('vq_encode', 'ddim', 'vq_decode'), to time it."""
+
+
+def _untimed(name: str) -> AbstractContextManager:
+    return nullcontext()
+
+
 def _build_first_stage(cfg: DinarConfig) -> dict[str, nn.Module]:
     from dinar_core.nets.renderer import NeuralRenderer
     from dinar_core.nets.stylegan2 import Encoder, Generator
@@ -192,23 +201,31 @@ class DinarModel(nn.Module):
         ddim: DDIMConfig = DDIMConfig(),
         generator: torch.Generator | None = None,
         progress: ProgressCallback | None = None,
+        timer: PhaseTimer = _untimed,
     ) -> TextureInpainting:
-        """DINAR's second stage on a neural texture with unseen texels.
+        """DINAR's second stage on a neural texture with unseen texels (the one inpainting path: the avatar
+        pipeline calls it too).
 
         ntexture: (B, 21, 256, 256) with the known-texel mask in channel -2; binary_uv_map: (1, 1, 256, 256)
-        or (B, 1, 256, 256) 0/1 UV layout (DINAR's SMPLX-mesh-neutral.png), optional.
+        or (B, 1, 256, 256) 0/1 UV layout (DINAR's SMPLX-mesh-neutral.png), optional. Random draws come from
+        `generator` (see ``sample_ddim_inpaint``); `progress` is called after each DDIM step; `timer` wraps the
+        phases 'vq_encode', 'ddim' and 'vq_decode'.
         """
         expected = (self.config.compress_branch.in_channels, self.config.compress_branch.resolution)
         if ntexture.ndim != 4 or ntexture.shape[1] != expected[0]:
             raise ValueError(f"inpaint_texture: expected ntexture (B, {expected[0]}, H, W), got {tuple(ntexture.shape)}")
         # 1. Compress the texture; 2. condition = latent + known mask at latent size.
-        source_latent = self.compress(ntexture)
+        with timer("vq_encode"):
+            source_latent = self.compress(ntexture)
         cond = make_condition(source_latent, ntexture[:, -2:-1])
         # 3. Sample the latent with the known region imposed at every step (EMA UNet).
-        sample = sample_ddim_inpaint(self.unet, self.schedule, cond, steps=ddim.steps, eta=ddim.eta, dtype=ddim.dtype,
-                                     erode_mask=ddim.erode_mask, generator=generator, progress=progress)
+        with timer("ddim"):
+            sample = sample_ddim_inpaint(self.unet, self.schedule, cond, steps=ddim.steps, eta=ddim.eta,
+                                         dtype=ddim.dtype, erode_mask=ddim.erode_mask, generator=generator,
+                                         progress=progress)
         # 4. Decode (quantises first) and copy the known texels back.
-        decoded = self.compress_branch.decode(sample.latent)
+        with timer("vq_decode"):
+            decoded = self.compress_branch.decode(sample.latent)
         merged = copy_known_texels(decoded, ntexture, binary_uv_map)
         return TextureInpainting(ntexture=merged.ntexture, diffusion_ntexture=decoded, mask=merged.mask,
                                  latent=sample.latent, source_latent=source_latent)

@@ -57,10 +57,3 @@ def project(verts_cam: Tensor, K: Tensor, eps: float = 1e-9) -> Tensor:
     """
     verts_pix = apply_K(verts_cam, K)
     return verts_pix[..., :2] / (verts_pix[..., 2:] + eps)  # (B, V, 2)
-
-
-def pixels_from_homogeneous(verts_pix: Tensor, eps: float = 1e-9) -> Tensor:
-    """``(x z, y z, z)`` -> ``(x, y)``: (B, V, 3) -> (B, V, 2)."""
-    if verts_pix.shape[-1] != 3:
-        raise ValueError(f"verts_pix must end in 3 (x z, y z, z), got {tuple(verts_pix.shape)}")
-    return verts_pix[..., :2] / (verts_pix[..., 2:] + eps)

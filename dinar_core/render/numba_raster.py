@@ -1,6 +1,6 @@
 """Numba backend: a compiled bounding-box loop over the faces (CPU tensors only), the fastest on the CPU.
 
-Same rules as the `torch` backend (faces chosen by ``rasterizer.screen_faces``, pixel centres at j + 0.5,
+Same rules as the `torch` backend (faces chosen by ``types.screen_faces``, pixel centres at j + 0.5,
 inclusive edges, nearest depth then lower face id wins). It only decides the visible face per pixel; the
 barycentrics are recomputed differentiably by ``rasterize``, so gradients still reach the vertices.
 The kernel is compiled on first use (~1-2 s) and cached by numba next to this file.
@@ -15,7 +15,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from dinar_core.render.rasterizer import RasterizerConfig, screen_faces
+from dinar_core.render.types import RasterizerConfig, screen_faces
 
 
 @njit(cache=True, nogil=True)

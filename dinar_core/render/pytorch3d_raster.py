@@ -7,7 +7,7 @@ coordinates ``(u, v)`` (centres at j + 0.5) goes to NDC ``((W - 2u) / s, (H - 2v
 180-degree rotation, which keeps the winding, and the depth z is passed through for perspective correction.
 
 The faces each batch element may draw (depths >= z_min, front-facing, non-degenerate) are chosen by
-``rasterizer.screen_faces``, the rule every backend shares, and only those are given to PyTorch3D (its own back-face
+``types.screen_faces``, the rule every backend shares, and only those are given to PyTorch3D (its own back-face
 culling and near clipping are left off), so the backends differ only in ties at shared edges.
 Slow on the CPU (tens of seconds for SMPL-X at 512^2): meant for CUDA.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dinar_core.render.rasterizer import RasterizerConfig, screen_faces
+from dinar_core.render.types import RasterizerConfig, screen_faces
 
 
 @dataclass
@@ -75,3 +75,9 @@ def rasterize_pytorch3d(verts_pix: Tensor, faces: Tensor, image_size: tuple[int,
         p2f = p2f[..., 0]
         pix_to_face = torch.where(p2f >= 0, lookup[p2f.clamp_min(0)], torch.full_like(p2f, -1))
     return PyTorch3DFragments(pix_to_face=pix_to_face, bary=bary[..., 0, :], zbuf=zbuf[..., 0])
+
+
+def pix_to_face_pytorch3d(verts_pix: Tensor, faces: Tensor, image_size: tuple[int, int],
+                          config: RasterizerConfig | None = None) -> Tensor:
+    """The registered backend (``rasterizer.BACKENDS``): :func:`rasterize_pytorch3d`'s pix_to_face (B, H, W)."""
+    return rasterize_pytorch3d(verts_pix, faces, image_size, config).pix_to_face

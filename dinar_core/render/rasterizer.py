@@ -29,66 +29,29 @@ edge itself is not differentiable).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
 
 from dinar_core.render.camera import apply_K
+from dinar_core.render.types import (UV_BACKGROUND, ZBUF_BACKGROUND, Backend, Fragments, RasterizerConfig,
+                                     VisibleFaces)
 
-Backend = Literal["auto", "torch", "pytorch3d", "numba"]
-
-UV_BACKGROUND = -10.0
-"""Value of the UV map outside the body, as DINAR's rasterizer sets it (``negbg``)."""
-
-ZBUF_BACKGROUND = -1.0
-"""Depth buffer value where no face is visible (PyTorch3D's convention; keeps ``zbuf * mask`` finite)."""
-
-
-@dataclass(frozen=True)
-class RasterizerConfig:
-    """How to rasterize. Defaults reproduce DINAR's rasterizer."""
-
-    backend: Backend = "auto"
-    """`torch`: vectorised torch rasterizer (CPU or CUDA; an SMPL-X-sized mesh at 512^2 takes ~18 ms on 2 CPU
-    threads, ~28 ms on 1, barycentrics included); `pytorch3d`: PyTorch3D's ``rasterize_meshes`` (fast on CUDA,
-    seconds per frame on the CPU); `numba`: a compiled CPU loop (~3 ms for the visible faces, ~9-15 ms with the
-    barycentrics; CPU tensors only). Figures: ``bench/rasterizer.py``.
-    `auto`: `pytorch3d` for CUDA tensors, `torch` on the CPU."""
-    z_min: float = 1e-5
-    """Faces with any vertex depth below this are skipped (DINAR's value)."""
-    cull_backfaces: bool = True
-    """Draw only faces that run counter-clockwise on the screen (DINAR draws one winding only)."""
-    max_pairs_per_chunk: int = 1 << 21
-    """`torch` backend: candidate (face, pixel) pairs processed at once; bounds memory (~60 bytes a pair)."""
-    bin_size: int | None = None
-    """`pytorch3d` backend on CUDA: coarse-to-fine bin size (None: PyTorch3D's heuristic). The CPU uses 0 (naive)."""
-    max_faces_per_bin: int | None = None
-    """`pytorch3d` backend on CUDA: PyTorch3D's per-bin face limit (None: its default)."""
+BACKENDS: dict[str, str] = {
+    "torch": "dinar_core.render.torch_raster:rasterize_torch",
+    "numba": "dinar_core.render.numba_raster:rasterize_numba",
+    "pytorch3d": "dinar_core.render.pytorch3d_raster:pix_to_face_pytorch3d",
+}
+"""Backend name -> ``module:function`` (a :class:`~dinar_core.render.types.VisibleFaces`). Imported on first use,
+so numba and PyTorch3D are loaded only when chosen."""
 
 
-@dataclass
-class Fragments:
-    """Per-pixel rasterization result of a batch of meshes sharing one face list.
-
-    pix_to_face: (B, H, W) int64, index into ``faces`` (not packed over the batch) of the visible face; -1 where
-        no face is visible.
-    bary: (B, H, W, 3) perspective-correct barycentric weights of the visible face's 3 vertices (sum to 1;
-        0 where uncovered). Differentiable w.r.t. the vertex positions.
-    zbuf: (B, H, W) depth (camera z) of the visible surface at the pixel centre; -1 where uncovered
-        (:data:`ZBUF_BACKGROUND`). Differentiable.
-    mask: (B, 1, H, W) bool, True where a face is visible (DINAR's ``uv_mask``).
-    """
-
-    pix_to_face: Tensor
-    bary: Tensor
-    zbuf: Tensor
-    mask: Tensor
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return int(self.pix_to_face.shape[1]), int(self.pix_to_face.shape[2])
+def backend_function(backend: Backend, device: torch.device) -> VisibleFaces:
+    """The backend function for `backend` (see :func:`resolve_backend`) on `device`."""
+    module, function = BACKENDS[resolve_backend(backend, device)].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _check_inputs(verts_pix: Tensor, faces: Tensor, image_size: tuple[int, int]) -> tuple[int, int]:
@@ -105,45 +68,12 @@ def _check_inputs(verts_pix: Tensor, faces: Tensor, image_size: tuple[int, int])
     return int(image_size[0]), int(image_size[1])
 
 
-class ScreenFaces(NamedTuple):
-    """Faces on the screen, float64. xy: (B, F, 3, 2) pixels; z: (B, F, 3) depths; area2: (B, F) twice the signed
-    screen area (negative = counter-clockwise on the screen = front face); valid: (B, F) bool, the faces a
-    backend may draw (all depths >= z_min, finite, non-degenerate, front-facing when culling)."""
-
-    xy: Tensor
-    z: Tensor
-    area2: Tensor
-    valid: Tensor
-
-
-MIN_AREA2 = 1e-9
-"""Twice the screen area in pixels^2 below which a face is degenerate and drawn by no backend."""
-
-
-def screen_faces(verts_pix: Tensor, faces: Tensor, config: RasterizerConfig) -> ScreenFaces:
-    """Project the faces and decide which ones a backend may draw (the rule shared by all backends).
-
-    verts_pix: (B, V, 3) homogeneous pixel coordinates; faces: (F, 3) int64. See :class:`ScreenFaces`.
-    """
-    v = verts_pix.detach().to(torch.float64)
-    z = v[..., 2]  # (B, V)
-    xy = v[..., :2] / z.clamp_min(config.z_min)[..., None]  # (B, V, 2); faces with small z are invalid anyway
-    tri = xy[:, faces]  # (B, F, 3, 2)
-    tz = z[:, faces]  # (B, F, 3)
-    e1 = tri[:, :, 1] - tri[:, :, 0]
-    e2 = tri[:, :, 2] - tri[:, :, 0]
-    area2 = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]  # (B, F)
-    valid = (tz >= config.z_min).all(-1) & torch.isfinite(area2)
-    valid &= (area2 < -MIN_AREA2) if config.cull_backfaces else (area2.abs() > MIN_AREA2)
-    return ScreenFaces(tri, tz, area2, valid)
-
-
 def resolve_backend(backend: Backend, device: torch.device) -> Backend:
     """`auto` -> `pytorch3d` on CUDA, `torch` otherwise; other names are returned unchanged."""
     if backend == "auto":
         return "pytorch3d" if device.type == "cuda" else "torch"
-    if backend not in ("torch", "pytorch3d", "numba"):
-        raise ValueError(f"unknown rasterizer backend {backend!r}; choose auto, torch, pytorch3d or numba")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown rasterizer backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
     return backend
 
 
@@ -162,21 +92,9 @@ def rasterize(verts_pix: Tensor, faces: Tensor, image_size: tuple[int, int],
     config = config or RasterizerConfig()
     H, W = _check_inputs(verts_pix, faces, image_size)
     faces = faces.to(device=verts_pix.device, dtype=torch.int64)
-    name = resolve_backend(backend or config.backend, verts_pix.device)
+    visible_faces = backend_function(backend or config.backend, verts_pix.device)
     with torch.no_grad():
-        vp = verts_pix.detach()
-        if name == "torch":
-            from dinar_core.render.torch_raster import rasterize_torch
-
-            pix_to_face = rasterize_torch(vp, faces, (H, W), config)
-        elif name == "pytorch3d":
-            from dinar_core.render.pytorch3d_raster import rasterize_pytorch3d
-
-            pix_to_face = rasterize_pytorch3d(vp, faces, (H, W), config).pix_to_face
-        else:
-            from dinar_core.render.numba_raster import rasterize_numba
-
-            pix_to_face = rasterize_numba(vp, faces, (H, W), config)
+        pix_to_face = visible_faces(verts_pix.detach(), faces, (H, W), config)
     return fragments_from_pix_to_face(verts_pix, faces, pix_to_face)
 
 

@@ -12,7 +12,8 @@ Algorithm, all in batched tensor ops (no Python loop over faces or pixels):
    positive float32 bit patterns sort like the floats, so the minimum key is the smallest depth, ties going to the
    lower face id.
 
-Barycentrics are not produced here: ``rasterizer.fragments_from_pix_to_face`` recomputes them differentiably.
+Barycentrics are not produced here: the front end (``rasterizer.fragments_from_pix_to_face``) recomputes them
+differentiably.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dinar_core.render.rasterizer import RasterizerConfig, screen_faces
+from dinar_core.render.types import RasterizerConfig, screen_faces
 
 _NO_FACE = torch.iinfo(torch.int64).max
 

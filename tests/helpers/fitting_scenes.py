@@ -94,7 +94,7 @@ def make_scene(fit_body, v: FitVariables, image_size: tuple[int, int], seed: int
         conf = np.where(inside, conf, 0.0)
         arr = np.concatenate([xy, conf[:, None]], 1).astype(np.float32)
         arr[conf == 0] = 0.0
-        kp2 = Keypoints2D(arr[:25], arr[25:46], arr[46:67], arr[67:137])
+        kp2 = Keypoints2D.from_array(arr)
         scenes.append(Scene(v.select([b]).detach(), kp.points[b].numpy(), kp2, masks[b][:Hc].copy(), (Hc, W)))
     return scenes
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from dinar_core.body.anny_model import ANNY_TO_CANONICAL, AnnyBody, AnnyParams, anny_cache_dir, axis_angle_to_matrix
-from dinar_core.body.base import KEYPOINT_SLICES, BodyModel
-from dinar_core.body.joint_maps import BODY25_NAMES
+from dinar_core.body.base import BodyModel
+from dinar_core.keypoints.layout import KEYPOINT_SLICES
+from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
 
 
 def test_cache_dir_resolution(tmp_path):

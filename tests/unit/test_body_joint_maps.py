@@ -2,9 +2,7 @@
 
 import torch
 
-from dinar_core.body.base import KEYPOINT_SLICES, NUM_KEYPOINTS
 from dinar_core.body.joint_maps import (
-    BODY25_NAMES,
     SMPLX_NUM_POINTS,
     SMPLX_PARENTS,
     SMPLX_POINT_NAMES,
@@ -12,6 +10,8 @@ from dinar_core.body.joint_maps import (
     smplx_keypoint_indices,
     smplx_keypoint_matrix,
 )
+from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
+from dinar_core.keypoints.layout import KEYPOINT_SLICES, NUM_KEYPOINTS
 
 
 def test_smplx_point_names_follow_smplx_output_order():

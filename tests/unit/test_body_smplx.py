@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dinar_core.body import BodyModel, SMPLXBody, SMPLXParams, find_smplx_model_file, resolve_smplx_models_dir
-from dinar_core.body.base import KEYPOINT_SLICES
+from dinar_core.keypoints.layout import KEYPOINT_SLICES
 from dinar_core.body.smplx_model import DINAR_LEYE_POSE, DINAR_REYE_POSE, DINAR_SMPLX_KWARGS
 from dinar_core.errors import MissingModelError, WrongModelFileError
 from tests.helpers.synthetic_smplx import (  # noqa: F401  (fixture)
@@ -199,7 +199,7 @@ def test_synthetic_body_is_laid_out_like_a_person(body):
     """The helper's body must make fitting tests meaningful: OpenPose points where their names say."""
     with torch.no_grad():
         kp = body.keypoints(body(SMPLXParams.zeros(1))).points[0]
-    from dinar_core.body.joint_maps import BODY25_NAMES
+    from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
 
     at = {n: kp[i] for i, n in enumerate(BODY25_NAMES)}
     y, x, z = 1, 0, 2
