@@ -38,11 +38,6 @@ def fit_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     return inputs
 
 
-def _split_keypoints(kp: np.ndarray) -> Keypoints2D:
-    """(137, 3) OpenPose-layout array (BODY_25, left hand, right hand, face) -> Keypoints2D."""
-    return Keypoints2D(body=kp[:25], left_hand=kp[25:46], right_hand=kp[46:67], face=kp[67:137])
-
-
 def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     frames = ws.frames()
     body = load_body(cfg.body)
@@ -64,7 +59,7 @@ def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         proj = (verts[0] @ K.T)
         points2d = (proj[:, :2] / proj[:, 2:3].clamp_min(1e-6)).cpu().numpy()
         rgb = read_rgb(ws.rgb(frame))
-        overlay = draw_fit_overlay(rgb, points2d, faces, _split_keypoints(result.keypoints2d[i].cpu().numpy()),
+        overlay = draw_fit_overlay(rgb, points2d, faces, Keypoints2D.from_array(result.keypoints2d[i].cpu().numpy()),
                                    detected=keypoints[i])
         outputs.append(write_png(ws.fit_dir / f"{frame}_overlay.png", overlay))
         for name, angle in (("front", 0.0), ("side", 90.0)):
