@@ -85,3 +85,23 @@ class MissingCheckpointError(CheckpointError, MissingModelError):
 
 class DatasetError(DinarError):
     """A prepared DINAR dataset folder (rgb/, segm/, smplx/) is missing files or holds none."""
+
+
+class CalibrationError(DinarError):
+    """A camera calibration file (Qualisys .qca.txt, OpenCV/Pose2Sim TOML, cameras.json) cannot be used: unreadable
+    or truncated, a value that is not a number, a matrix that is not a rotation, or a camera that is missing on one
+    side (a video without a calibration entry, or a calibrated camera without a video)."""
+
+
+class MissingCameraError(CalibrationError):
+    """A camera is named on one side only: views/videos without a calibration entry, or calibration entries that
+    were asked for but have no view."""
+
+
+class NotARotationError(CalibrationError):
+    """A calibration's rotation matrix is not orthonormal with determinant +1."""
+
+
+class MultiViewDataError(DinarError):
+    """A multi-view dataset folder (dataset.json, <person>/views/, <person>/cameras.json) is missing files or holds
+    an inconsistent layout."""
