@@ -413,6 +413,11 @@ def report(runs: Path = typer.Argument(Path("runs"))) -> None:
     out_console.print(str(write_report(runs)))
 
 
+from flows.cli_eval import register as _register_eval  # noqa: E402
+
+_register_eval(app)
+
+
 def main() -> None:  # console-script entry point
     app()
 
