@@ -14,17 +14,20 @@ import numpy as np
 import torch
 
 from dinar_core.body import AnnyParams
+from dinar_core.body.anny_model import PHENOTYPES
 from dinar_core.cameras.multiview import CAMERAS_FILE, GT_DIR, CameraSet, list_persons, read_cameras, view_paths
 from dinar_core.errors import EvalDataError, MissingCameraError
 
 
 @dataclass
 class GroundTruthBody:
-    """vertices_world: (V, 3) and joints_world: (J, 3) float32 tensors in metres; height_m: standing height."""
+    """vertices_world: (V, 3) float32 metres; joints_world: (25, 3) float32 BODY_25 keypoints in metres (OpenPose
+    order); height_m: standing height; params: the body's AnnyParams (batch 1)."""
 
     vertices_world: torch.Tensor
     joints_world: torch.Tensor
     height_m: float | None
+    params: object = None
 
 
 @dataclass
@@ -63,22 +66,26 @@ class EvalPerson:
         return path if path.is_file() else None
 
     def gt_body(self, body) -> GroundTruthBody | None:
-        """The ground-truth body posed in world coordinates, built with the evaluation's body model `body`
-        (a LoadedBody) from ``gt/body.json``; None when the person has no ground-truth body of that model."""
+        """The ground-truth body in world coordinates (``gt/body.json``: Anny parameters whose forward gives the
+        world-frame body; ``gt/joints.npy``: its BODY_25 keypoints), built with the evaluation's body model `body`
+        (a LoadedBody); None when the person has no ground-truth body of that model."""
         path = self.gt_dir / "body.json"
-        if not path.is_file():
+        if not path.is_file() or body.kind != "anny":
             return None
         spec = json.loads(path.read_text("utf-8"))
-        if spec.get("model") != body.kind:
+        if spec.get("model") != "anny":
             return None
         device = body.model.device
+        pheno = spec["phenotype"]
+        if isinstance(pheno, dict):
+            pheno = [pheno[name] for name in PHENOTYPES]
         t = lambda v: torch.as_tensor(np.asarray(v, np.float32), device=device)[None]  # noqa: E731
-        params = AnnyParams(phenotype=t(spec["phenotype"]), pose=t(spec["pose"]),
-                            global_orient=t(spec["global_orient"]), transl=t(spec["transl"]))
+        params = AnnyParams(phenotype=t(pheno), pose=t(spec["pose"]), global_orient=t(spec["global_orient"]),
+                            transl=t(spec["transl"]))
         with torch.no_grad():
-            out = body.model(params)
-        joints = out.joints[0]
-        return GroundTruthBody(out.vertices[0].float(), joints.float(), self.gt_meta().get("height_m"))
+            verts = body.model(params).vertices[0].float()
+        joints = np.load(self.gt_path("joints.npy"), allow_pickle=False).astype(np.float32)
+        return GroundTruthBody(verts, torch.from_numpy(joints), self.gt_meta().get("height_m"), params)
 
     def files(self) -> list[Path]:
         """Every file of the person's folder (their bytes key the cached result)."""

@@ -292,17 +292,24 @@ def texture_errors(person: EvalPerson, avatar, textures: dict) -> dict:
 
 
 def body_errors(avatar, gt: GroundTruthBody, src) -> dict:
-    """Fitted joints (source camera -> world through the calibration) against the ground truth's, in mm."""
+    """Fitted BODY_25 keypoints (source camera -> world through the calibration) against the ground truth's, in
+    mm: MPJPE aligned at the mid-hip, PA-MPJPE; the standing heights (rest pose) and their difference."""
+    model = avatar.body.model
     with torch.no_grad():
-        joints_cam = avatar.body.model(avatar.fit.params).joints[0].double().cpu().numpy()
-    joints_world = (joints_cam - src.t) @ src.R  # R^T (x - t), row vectors
-    gt_joints = gt.joints_world.double().cpu().numpy()
-    fitted_h = rest_height(avatar.body.model, avatar.fit.params)
-    out = {"mpjpe_mm": round(1000 * mpjpe(joints_world, gt_joints), 2),
-           "pa_mpjpe_mm": round(1000 * pa_mpjpe(joints_world, gt_joints), 2),
+        kp = model.keypoints(model(avatar.fit.params)).part("body")
+    ok = kp.available.cpu().numpy()
+    pts_cam = kp.points[0].double().cpu().numpy()[ok]
+    pts_world = (pts_cam - src.t) @ src.R  # R^T (x - t), row vectors
+    gt_pts = gt.joints_world.double().cpu().numpy()[ok]
+    root = int(np.nonzero(np.nonzero(ok)[0] == 8)[0][0]) if ok[8] else 0  # MidHip
+    fitted_h = rest_height(model, avatar.fit.params)
+    out = {"mpjpe_mm": round(1000 * mpjpe(pts_world, gt_pts, root), 2),
+           "pa_mpjpe_mm": round(1000 * pa_mpjpe(pts_world, gt_pts), 2),
            "height_m": round(fitted_h, 4)}
-    if gt.height_m:
-        out["height_error_mm"] = round(1000 * (fitted_h - float(gt.height_m)), 1)
+    gt_h = rest_height(model, gt.params) if gt.params is not None else gt.height_m
+    if gt_h:
+        out["gt_height_m"] = round(float(gt_h), 4)
+        out["height_error_mm"] = round(1000 * (fitted_h - float(gt_h)), 1)
     return out
 
 
