@@ -56,14 +56,16 @@ def summarize_rows(rows: list[dict]) -> dict:
 
 
 def best_methods(summary: dict) -> dict:
-    """{(bucket, metric): method} with the best mean."""
+    """{(bucket, metric): method} with the best mean, for the metrics where one method is strictly best (a tie,
+    such as the IoU of methods that share one body, names none)."""
     best = {}
     for bucket in BUCKETS:
         for m in METRICS:
             cands = [(v[bucket][m][0], meth) for meth, v in summary.items() if bucket in v and v[bucket].get(m)]
-            if cands:
-                pick = max(cands) if HIGHER_IS_BETTER[m] else min(cands)
-                best[(bucket, m)] = pick[1]
+            if len(cands) > 1:
+                ordered = sorted(cands, reverse=HIGHER_IS_BETTER[m])
+                if abs(ordered[0][0] - ordered[1][0]) > 1e-9:
+                    best[(bucket, m)] = ordered[0][1]
     return best
 
 
