@@ -13,7 +13,7 @@ export PREFECT_RESULTS_PERSIST_BY_DEFAULT := false
 # Keep torch from oversubscribing the 2 cores when Dask runs several workers.
 export KMP_DUPLICATE_LIB_OK := TRUE
 
-.PHONY: setup demo test test-slow test-all bench server clean-venv
+.PHONY: setup demo test test-slow test-all bench eval server clean-venv
 
 # The environment, built once; the stamp changes only when pyproject.toml does.
 $(VENV)/.installed: pyproject.toml
@@ -45,6 +45,11 @@ test-all: setup
 
 bench: setup
 	$(PY) -m bench.run
+
+# The evaluation protocol on the shipped Pose2Sim frames and a synthetic corpus (docs/evaluation.md):
+# tables in runs/eval/*/summary.md, figures in bench/results/eval.json.
+eval: setup
+	$(PY) -m bench.run eval
 
 # A local Prefect server (UI + API on 127.0.0.1:4200, SQLite under $(STATE)/prefect): schedules fire only on a
 # real server. In another shell: export PREFECT_API_URL=http://127.0.0.1:4200/api

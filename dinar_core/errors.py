@@ -114,3 +114,9 @@ class NotARotationError(CalibrationError):
 class MultiViewDataError(DinarError):
     """A multi-view dataset folder (dataset.json, <person>/views/, <person>/cameras.json) is missing files or holds
     an inconsistent layout."""
+
+
+class EvalDataError(MultiViewDataError):
+    """A person or one of its views cannot be evaluated: the source view is not one of its cameras, no view shows
+    a torso, the person is absent from a view, a view's size differs from its calibration, or ground truth that a
+    measurement needs is missing. Recorded for that person or view; the others are evaluated."""

@@ -241,7 +241,7 @@ def serve(
         "photos": str(photos.resolve()), "out": str(out.resolve()), "config": cfg, "until": until})
 
 
-from flows import cli_avatar  # noqa: E402,F401  (registers animate, export, fit-check, infer on the app)
+from flows import cli_avatar, cli_eval  # noqa: E402,F401  (register animate, export, fit-check, infer, eval)
 from flows.cli_data import import_app  # noqa: E402
 
 app.add_typer(import_app, name="import")

@@ -165,6 +165,23 @@ class ExportConfig:
 
 
 @dataclass
+class EvalConfig:
+    """`dinar eval`: the multi-view protocol (``docs/evaluation.md``). Not part of any stage's cache key: the
+    evaluation keys its own results."""
+
+    source: str = "auto"
+    """The view the avatar is made from: a camera name, or `auto` (the most frontal: ground truth on synthetic data,
+    else the view whose keypoints show the widest shoulders and hips facing the camera)."""
+    methods: list[str] = field(default_factory=lambda: ["flat", "mirror", "classic", "classic-gtfit", "neural"])
+    """Compared side by side: `flat` (the front's mean colour), `mirror` (symmetry only), `classic` (the avatar
+    stage's texture), `classic-gtfit` (classic on the ground-truth body: texture error apart from fit error),
+    `neural` (needs avatar.checkpoint)."""
+    lpips_weights: Optional[str] = None
+    """Local LPIPS-VGG state dict (``torch.save(lpips.LPIPS(net='vgg').state_dict(), path)``); LPIPS is skipped,
+    with a note in the summary, when unset."""
+
+
+@dataclass
 class PipelineConfig:
     """Everything a run needs, section by section. A stage's cache key hashes only its own sections."""
 
@@ -179,6 +196,7 @@ class PipelineConfig:
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def _apply_file(cfg: PipelineConfig, path: str | os.PathLike) -> PipelineConfig:

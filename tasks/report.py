@@ -35,6 +35,9 @@ PERSON_LINKS: list[tuple[str, Callable[[Workspace], Path]]] = [
     ("glb", lambda ws: ws.avatar_dir / "avatar.glb"),
 ]
 
+EVALUATION_SECTION = "evaluation.html"
+"""An HTML fragment that `dinar eval` writes into the runs folder it made; included at the end of the report."""
+
 _COLORS = {"done": "#2e7d32", "failed": "#c62828", "blocked": "#ef6c00", "pending": "#757575", "skipped": "#757575"}
 
 _STYLE = """
@@ -94,11 +97,14 @@ def write_report(runs: Path) -> Path:
             cells.append(f"<td>{text}</td>")
         rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{_cell_pictures(ws, runs)}</td>{''.join(cells)}</tr>")
     head = "".join(f"<th>{html.escape(s)}</th>" for s in stage_cols)
+    # `dinar eval` writes its results as a section beside the workspaces it made (tasks/eval_report.py).
+    section = runs / EVALUATION_SECTION
+    evaluation = section.read_text("utf-8") if section.is_file() else ""
     body = (f"<!doctype html><html><head><meta charset='utf-8'><title>dinar-pipeline report</title>"
             f"<style>{_STYLE}</style></head><body><h1>dinar-pipeline report</h1>"
             f"<p>{summary['persons']} persons: {summary['complete']} complete, {summary['with_failures']} with a "
             f"failure, {summary['blocked']} blocked. Written {now_iso()}.</p>"
-            f"<table><tr><th>person</th><th>pictures</th>{head}</tr>{''.join(rows)}</table></body></html>\n")
+            f"<table><tr><th>person</th><th>pictures</th>{head}</tr>{''.join(rows)}</table>{evaluation}</body></html>\n")
     out = runs / "report.html"
     runs.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, body)
