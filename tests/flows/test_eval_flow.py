@@ -1,7 +1,7 @@
 """`dinar eval` end to end on the shipped Pose2Sim frames: the protocol's outputs, its cache, and bad input.
 
-One person is evaluated as shipped; copies of it carry one defect each (a calibration without a camera, a view of
-the wrong size, a view without the person): each defect is a named error for that person or view, and the rest is
+One person is evaluated as shipped; copies of it carry defects (a calibration without a camera; a view of the
+wrong size and a view without the person): each defect is a named error for that person or view, and the rest is
 evaluated. The fit runs with few iterations (the protocol is under test here, not the fit's accuracy).
 """
 
@@ -25,15 +25,15 @@ FAST = ["fit.camera_iterations=4", "fit.body_iterations=3", "fit.body_prior_sche
 
 def _dataset(root: Path) -> Path:
     data = root / "data"
-    for name in ("good", "nocam", "resized", "absent"):
+    for name in ("good", "nocam", "defects"):
         shutil.copytree(DEMO, data / name)
     doc = json.loads((data / "nocam" / "cameras.json").read_text())
     del doc["cameras"]["cam04"]
     (data / "nocam" / "cameras.json").write_text(json.dumps(doc))
-    view = data / "resized" / "views" / "cam03.png"
+    view = data / "defects" / "views" / "cam03.png"
     img = cv2.imread(str(view))
     cv2.imwrite(str(view), cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2)))
-    view = data / "absent" / "views" / "cam04.png"
+    view = data / "defects" / "views" / "cam04.png"
     img = cv2.imread(str(view))
     cv2.imwrite(str(view), np.full_like(img, 128))  # an empty grey room: nobody in this view
     return data
@@ -74,7 +74,7 @@ def test_eval_outputs(evaluated):
     assert (out / "grids" / "good.png").is_file()
     report = (out / "runs" / "report.html").read_text()
     assert "Evaluation" in report and "grids/good.png" in report
-    assert summary["evaluated"] == 3
+    assert summary["evaluated"] == 2
 
 
 def test_eval_bad_input_is_named_and_costs_only_its_own(evaluated):
@@ -83,12 +83,11 @@ def test_eval_bad_input_is_named_and_costs_only_its_own(evaluated):
     errors = {e["person"]: e["error"] for e in doc["errors"]}
     assert "MissingCameraError" in errors["nocam"] and "cam04" in errors["nocam"]
     by = {(r["person"], r["view"]): r for r in doc["rows"]}
-    resized = [r for (p, v), r in by.items() if p == "resized" and v == "cam03"]
-    absent = [r for (p, v), r in by.items() if p == "absent" and v == "cam04"]
+    resized = [r for (p, v), r in by.items() if p == "defects" and v == "cam03"]
+    absent = [r for (p, v), r in by.items() if p == "defects" and v == "cam04"]
     assert resized and "EvalDataError" in resized[0]["error"] and "cameras.json" in resized[0]["error"]
     assert absent and "EvalDataError" in absent[0]["error"]
-    others = [r for (p, v), r in by.items() if p in ("resized", "absent") and (p, v) not in
-              (("resized", "cam03"), ("absent", "cam04"))]
+    others = [r for (p, v), r in by.items() if p == "defects" and v not in ("cam03", "cam04")]
     assert others and all(r["error"] is None for r in others)
 
 
@@ -99,7 +98,7 @@ def test_second_eval_recomputes_nothing(evaluated):
     runs = root / "out" / "runs"
     before = {p.name: json.loads((p / "manifest.json").read_text()) for p in runs.iterdir() if p.is_dir()}
     again = evaluate_folder(data=str(data), out=str(root / "out"), config=config)
-    assert again["cached"] == again["evaluated"] == 3
+    assert again["cached"] == again["evaluated"] == 2
     for name, m in before.items():
         now = json.loads((runs / name / "manifest.json").read_text())
         assert {s: r.get("executions") for s, r in now["stages"].items()} == \
@@ -113,4 +112,4 @@ def test_eval_cli_prints_the_table(evaluated):
     res = CliRunner().invoke(app, ["eval", str(data), "--out", str(root / "out"), *sum((["--set", s] for s in FAST),
                                                                                         [])])
     assert res.exit_code == 0, res.output
-    assert "| classic |" in res.output and "3 of 4 persons evaluated (3 from the cache)" in res.output
+    assert "| classic |" in res.output and "2 of 3 persons evaluated (2 from the cache)" in res.output
