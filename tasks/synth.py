@@ -33,7 +33,7 @@ from dinar_core.cameras.multiview import (CameraSet, DatasetInfo, GT_DIR, VIEWS_
 from dinar_core.errors import MultiViewDataError
 from dinar_core.synth.scene import GENERATOR, Lighting, SynthConfig, SynthPerson, generate_person
 from tasks.config import BodyConfig
-from tasks.segment import write_png
+from tasks.artifacts import write_png
 from tasks.workspace import atomic_path, atomic_write_json
 
 KIND = "synth"

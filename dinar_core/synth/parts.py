@@ -195,7 +195,7 @@ def landmarks(body) -> Landmarks:
     with torch.no_grad():
         out = body(AnnyParams.zeros(1, body.num_joints, body.device))
         kp = body.keypoints(out).part("body").points[0].cpu().numpy()
-    from dinar_core.body.joint_maps import BODY25_NAMES
+    from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
 
     k = {n: kp[i].astype(np.float32) for i, n in enumerate(BODY25_NAMES)}
     return Landmarks(

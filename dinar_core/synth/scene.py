@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from dinar_core.body.anny_model import PHENOTYPES, AnnyParams
-from dinar_core.body.joint_maps import BODY25_NAMES
+from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
 from dinar_core.cameras.multiview import Camera, look_at
 from dinar_core.motion import anny_skeleton, walk
 from dinar_core.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from dinar_core.body.joint_maps import BODY25_NAMES
+from dinar_core.keypoints.layout import BODY_25_NAMES as BODY25_NAMES
 from dinar_core.cameras.multiview import read_cameras
 from dinar_core.synth.scene import SynthConfig
 from flows.pipeline import process_folder
