@@ -82,6 +82,9 @@ class ClassicAvatarConfig:
     really symmetric; a print on the left chest is not copied to the right); `all` mirrors every part."""
     profile_bin: float = 0.006
     """Height bin of the part colour profiles, as a fraction of the body's height (0.6 % = 1 cm: stripes and hems survive, a print covering less than half a band does not)."""
+    profile_rare: float = 0.15
+    """Colours (4-means clusters) holding less than this share of a part's seen texels are left out of its profile
+    (a print, a logo, a nipple)."""
     profile_sigma: float = 0.7
     """Gaussian smoothing of the profiles along the height, in bins."""
     blend_px: float = 12.0
@@ -109,8 +112,8 @@ class ClassicAvatarConfig:
     delight: bool = True
     """Estimate the photo's second-order SH light from the observed texels and posed normals and divide it out
     (``texture.light``)."""
-    sh_ridge: float = 0.05
-    """Ridge weight on the SH bands 1-2 (relative to the total confidence)."""
+    sh_ridge: float = 0.01
+    """Ridge weight on the SH bands 1-2, relative to the normal matrix's mean diagonal."""
     shade_min: float = 0.5
     """De-lighting divides by the shading clamped to [shade_min, shade_max] (mean shading = 1)."""
     shade_max: float = 1.6
@@ -155,7 +158,7 @@ class ClassicAvatarConfig:
             raise ValueError(f"white_balance_max_gain must be >= 1, got {self.white_balance_max_gain}")
         if int(self.synth_patch) < 2:
             raise ValueError(f"synth_patch must be >= 2, got {self.synth_patch}")
-        for name in ("erode_reference_px", "rim_feather_px", "profile_sigma", "blend_px", "synth_strength",
+        for name in ("erode_reference_px", "rim_feather_px", "profile_rare", "profile_sigma", "blend_px", "synth_strength",
                      "sh_ridge", "white_balance_strength", "hair_delta_e", "hair_min_fraction", "synth_sigma",
                      "synth_outlier"):
             if float(getattr(self, name)) < 0:

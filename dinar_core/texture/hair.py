@@ -5,7 +5,8 @@ long hair continued down the upper back.
    normals in the model frame, z forward): the **face** is front-facing (``n_z > 0.35``) below 0.78; the **scalp**
    is the rest of the head above 0.75, plus the back-facing (``n_z < 0``) head above 0.3 (down to the nape).
 2. Colour clustering in CIE Lab of the head's observed texels: the skin reference is the median of the face
-   centre (``n_z > 0.6``, heights 0.3-0.7); a 2-means starts from it and from the observed texel furthest from it.
+   centre (``n_z > 0.6``, heights 0.3-0.7); a 2-means starts from it and from the median of the seen top of the
+   head (above 0.75, outside the face).
    Hair is found when the other cluster is ``hair_delta_e`` or more from the skin cluster and covers at least
    ``hair_min_fraction`` of the observed scalp texels (a bald head or a cap of skin colour finds none).
 3. The observed hair texels, the unseen scalp and (for long hair) the upper back become one more part, ``HAIR``,
@@ -79,9 +80,11 @@ def estimate_hair(colour: Tensor, weight: Tensor, parts: Tensor, points: Tensor,
     lab = rgb_to_lab(col)
     skin = np.median(lab[centre], 0)
     obs = head & seen
+    top = head & ~face & (r > 0.75) & seen
+    if top.sum() < 4:
+        return HairEstimate(None, parts, 1.0, np.median(col[centre], 0))
     x = lab[obs]
-    far = x[np.argmax(((x - skin) ** 2).sum(-1))]
-    centres = np.stack([skin, far])
+    centres = np.stack([skin, np.median(lab[top], 0)])
     for _ in range(10):  # 2-means in Lab
         lbl = ((x[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
         for k in range(2):

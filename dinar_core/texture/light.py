@@ -3,8 +3,8 @@
 Model (per colour channel c): ``I_c(t) = a_c(part(t)) * s_c(n_t)``, ``s_c(n) = Y(n) . L_c`` with the nine real
 second-order spherical-harmonic basis functions ``Y`` (Ramamoorthi & Hanrahan's irradiance model, constants left
 in ``L``) of the posed texel normal ``n`` (camera frame), and an albedo prior of one constant albedo per body part.
-Alternating weighted least squares, a few rounds: the light given the albedos (ridge ``sh_ridge`` on the bands 1-2,
-since a photo sees half the sphere of normals), then the albedos given the light; texels far from the model are
+Alternating weighted least squares, a few rounds: the light given the albedos (ridge ``sh_ridge`` times the normal
+matrix's mean diagonal on the bands 1-2, since a photo sees half the sphere of normals), then the albedos given the light; texels far from the model are
 down-weighted (Cauchy weights on the residual, so a print or a logo does not bend the light). Each channel's
 shading is scaled to mean 1 over the observed texels, so de-lighting keeps the photo's exposure and the light's
 colour is left to the white balance.
@@ -45,8 +45,8 @@ class LightEstimate:
     gains: Tensor
 
 
-def estimate_light(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tensor, ridge: float = 0.05,
-                   rounds: int = 5, max_texels: int = 20000) -> LightEstimate:
+def estimate_light(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tensor, ridge: float = 0.01,
+                   rounds: int = 4, max_texels: int = 8000) -> LightEstimate:
     """colour: (N, 3) observed texel colours; normals: (N, 3) their posed unit normals; weight: (N,) >= 0;
     groups: (N,) int64 albedo group (body part) per texel; max_texels: at most this many texels are used (a fixed
     random subset). Returns :class:`LightEstimate` (gains = 1)."""
@@ -70,11 +70,12 @@ def estimate_light(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tens
     a = albedos(torch.ones_like(I), w)
     L = torch.zeros(3, 9, dtype=I.dtype)
     L[:, 0] = 1.0
-    reg = torch.diag(torch.tensor([0.0] + [1.0] * 8, dtype=I.dtype)) * ridge * float(w0.sum())
+    bands = torch.diag(torch.tensor([0.0] + [1.0] * 8, dtype=I.dtype))
     for _ in range(rounds):
         for c in range(3):
             A = Y * a[g, c][:, None]  # (N, 9)
-            L[c] = torch.linalg.solve(A.T @ (A * w[:, None]) + reg, A.T @ (w * I[:, c]))
+            M = A.T @ (A * w[:, None])
+            L[c] = torch.linalg.solve(M + bands * ridge * float(M.diagonal().mean()), A.T @ (w * I[:, c]))
         shade = Y @ L.T  # (N, 3)
         mean = (shade * w0[:, None]).sum(0) / w0.sum().clamp_min(1e-12)
         L = L / mean[:, None].clamp_min(1e-6)

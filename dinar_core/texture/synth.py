@@ -6,7 +6,9 @@ For every part (``texture.parts``; hair is one more part, ``HAIR``, see ``textur
    of rest-pose height (``profile_bin`` of the body's height), empty bins taken from the nearest filled one, then
    smoothed along the height (``profile_sigma`` bins). A median of a whole height band of the part is not moved by
    a print, a nipple or a navel covering less than half of the band; horizontal structure (a shirt over trousers,
-   a belt, stripes) is kept.
+   a belt, stripes) is kept. Before that, the part's rare colours are dropped: a 4-means of the part's known
+   colours, and the clusters holding less than ``profile_rare`` of its texels are not used (a print or a logo is
+   rare in its part even where it fills a height band).
 2. **Seams**: within ``blend_px`` texels of the known region the harmonic fill (which continues the seen colours
    along the surface) is blended into the profile, so the observed sides meet the back without a seam.
 3. **Texture**: the high frequencies (known colour minus its Gaussian low-pass, ``synth_sigma`` texels) are
@@ -22,9 +24,27 @@ import torch
 from torch import Tensor
 
 
+def common_colours(colour: np.ndarray, rare: float, k: int = 4, seed: int = 0) -> np.ndarray:
+    """(N,) bool: texels whose colour cluster (k-means, k clusters, in RGB) holds at least ``rare`` of the texels.
+    A print, a logo, a nipple is a rare colour of its part; a shirt's stripes are not."""
+    n = len(colour)
+    if n < 4 * k or rare <= 0:
+        return np.ones(n, bool)
+    rng = np.random.default_rng(seed)
+    sample = colour[rng.choice(n, min(n, 2000), replace=False)]
+    centres = sample[rng.choice(len(sample), k, replace=False)]
+    for _ in range(8):
+        lbl = ((sample[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        centres = np.stack([sample[lbl == c].mean(0) if (lbl == c).any() else centres[c] for c in range(k)])
+    lbl = ((colour[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+    share = np.bincount(lbl, minlength=k) / n
+    return share[lbl] >= rare
+
+
 def height_profile(colour: np.ndarray, known: np.ndarray, parts: np.ndarray, height: np.ndarray, n_parts: int,
-                   bin_size: float, sigma_bins: float, min_count: int = 4) -> np.ndarray:
-    """(n_parts, B, 3) median colour per part and height bin (B = ceil(1 / bin_size) + 1), filled and smoothed.
+                   bin_size: float, sigma_bins: float, min_count: int = 4, rare: float = 0.0) -> np.ndarray:
+    """(n_parts, B, 3) median colour per part and height bin (B = ceil(1 / bin_size) + 1), filled and smoothed,
+    over the texels of the part's common colours (:func:`common_colours` with ``rare``).
 
     colour: (N, 3); known: (N,) bool; parts: (N,) int in [0, n_parts); height: (N,) in [0, 1]."""
     from scipy.ndimage import gaussian_filter1d
@@ -38,6 +58,8 @@ def height_profile(colour: np.ndarray, known: np.ndarray, parts: np.ndarray, hei
         sel = known & (parts == p)
         if not sel.any():
             continue
+        idx = np.nonzero(sel)[0]
+        sel[idx[~common_colours(colour[idx], rare)]] = False
         b, c = bins[sel], colour[sel]
         order = np.argsort(b, kind="stable")
         b, c = b[order], c[order]
@@ -141,7 +163,8 @@ def part_fill(fused: Tensor, weight: Tensor, harmonic: Tensor, parts: Tensor, he
     n_parts = int(prt.max()) + 1 if (prt >= 0).any() else 1
     flat = np.nonzero(ins.ravel())[0]
     prof = height_profile(col.reshape(-1, 3)[flat], known.ravel()[flat], np.clip(prt.ravel()[flat], 0, None),
-                          np.clip(hgt.ravel()[flat], 0, 1), n_parts, config.profile_bin, config.profile_sigma)
+                          np.clip(hgt.ravel()[flat], 0, 1), n_parts, config.profile_bin, config.profile_sigma,
+                          rare=config.profile_rare)
     bins = np.clip((np.clip(hgt, 0, 1) / config.profile_bin).astype(np.int64), 0, prof.shape[1] - 1)
     base = prof[np.clip(prt, 0, None), bins]  # (T, T, 3)
     unknown = ins & (E <= 0)
