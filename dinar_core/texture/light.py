@@ -3,9 +3,9 @@
 Model (per colour channel c): ``I_c(t) = a_c(part(t)) * s_c(n_t)``, ``s_c(n) = Y(n) . L_c`` with the nine real
 second-order spherical-harmonic basis functions ``Y`` (Ramamoorthi & Hanrahan's irradiance model, constants left
 in ``L``) of the posed texel normal ``n`` (camera frame), and an albedo prior of one constant albedo per body part.
-Alternating weighted least squares, a few rounds: the light given the albedos (ridge ``sh_ridge`` times the normal
-matrix's mean diagonal on the bands 1-2, since a photo sees half the sphere of normals), then the albedos given the light; texels far from the model are
-down-weighted (Cauchy weights on the residual, so a print or a logo does not bend the light). Each channel's
+Weighted Gauss-Newton on the albedos and the light jointly, a few rounds per channel (ridge ``sh_ridge`` times the
+normal matrix's mean diagonal on the bands 1-2, since a photo sees half the sphere of normals); texels far from the
+model are down-weighted (Cauchy weights on the residual, so a print or a logo does not bend the light). Each channel's
 shading is scaled to mean 1 over the observed texels, so de-lighting keeps the photo's exposure and the light's
 colour is left to the white balance.
 
@@ -46,7 +46,7 @@ class LightEstimate:
 
 
 def estimate_light(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tensor, ridge: float = 0.01,
-                   rounds: int = 4, max_texels: int = 8000) -> LightEstimate:
+                   rounds: int = 8, max_texels: int = 8000) -> LightEstimate:
     """colour: (N, 3) observed texel colours; normals: (N, 3) their posed unit normals; weight: (N,) >= 0;
     groups: (N,) int64 albedo group (body part) per texel; max_texels: at most this many texels are used (a fixed
     random subset). Returns :class:`LightEstimate` (gains = 1)."""
@@ -71,18 +71,26 @@ def estimate_light(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tens
     L = torch.zeros(3, 9, dtype=I.dtype)
     L[:, 0] = 1.0
     bands = torch.diag(torch.tensor([0.0] + [1.0] * 8, dtype=I.dtype))
+    onehot = torch.nn.functional.one_hot(g, P).to(I.dtype)  # (N, P)
     for _ in range(rounds):
-        for c in range(3):
-            A = Y * a[g, c][:, None]  # (N, 9)
-            M = A.T @ (A * w[:, None])
-            L[c] = torch.linalg.solve(M + bands * ridge * float(M.diagonal().mean()), A.T @ (w * I[:, c]))
+        for c in range(3):  # Gauss-Newton on (albedos, light) jointly, Levenberg damping
+            s_c = Y @ L[c]  # (N,)
+            r = I[:, c] - a[g, c] * s_c
+            J = torch.cat([onehot * s_c[:, None], Y * a[g, c][:, None]], 1)  # (N, P + 9)
+            M = J.T @ (J * w[:, None])
+            d = float(M.diagonal().mean())
+            rhs = J.T @ (w * r)
+            rhs[P:] -= ridge * d * (bands @ L[c])  # the ridge pulls the light's bands 1-2 towards 0
+            M[P:, P:] += ridge * d * bands
+            step = torch.linalg.solve(M + 1e-3 * d * torch.eye(P + 9, dtype=I.dtype), rhs)
+            a[:, c] = a[:, c] + step[:P]
+            L[c] = L[c] + step[P:]
         shade = Y @ L.T  # (N, 3)
         mean = (shade * w0[:, None]).sum(0) / w0.sum().clamp_min(1e-12)
-        L = L / mean[:, None].clamp_min(1e-6)
-        shade = Y @ L.T
-        a = albedos(shade, w)
-        r = (I - a[g] * shade).norm(dim=1)
-        scale = 1.4826 * float(r[w0 > 0].median()) + 1e-4 if bool((w0 > 0).any()) else 1.0
+        L = L / mean[:, None].clamp_min(1e-6)  # the gauge: mean shading 1, the exposure in the albedos
+        a = a * mean[None]
+        r = (I - a[g] * (Y @ L.T)).norm(dim=1)
+        scale = 1.4826 * float(r[w0 > 0].median()) + 1e-3 if bool((w0 > 0).any()) else 1.0
         w = w0 / (1.0 + (r / (2.0 * scale)) ** 2)
     return LightEstimate(L.float(), a.float(), torch.ones(3))
 
