@@ -63,7 +63,8 @@ class ClassicAvatarConfig:
     mirror_weight: float = 0.8
     """Trust in a mirrored texel relative to an observed one of the same confidence."""
     use_front_back: bool = True
-    """Fill unseen texels from the surface point straight through the body (front <-> back), for clothing."""
+    """Fill unseen texels from the surface point straight through the body (front <-> back), for clothing. Only
+    with ``back_mode='copy'`` (it copies prints and faces to the back; the default ``parts`` never does)."""
     front_back_weight: float = 0.5
     """Trust in a front<->back transferred texel relative to an observed one."""
     front_back_max_height: float = 0.84
