@@ -77,7 +77,8 @@ def estimate_hair(colour: Tensor, weight: Tensor, parts: Tensor, points: Tensor,
     centre = head & (nz > 0.6) & (r > 0.3) & (r < 0.7) & seen
     if centre.sum() < 4:
         return none
-    lab = rgb_to_lab(col)
+    lab = np.zeros_like(col)
+    lab[seen] = rgb_to_lab(col[seen])  # only seen texels are ever compared
     skin = np.median(lab[centre], 0)
     obs = head & seen
     top = head & ~face & (r > 0.75) & seen

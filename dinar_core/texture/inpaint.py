@@ -21,6 +21,7 @@ The provenance map records which source gave each texel (observed / mirrored / f
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -30,7 +31,7 @@ from torch import Tensor
 
 from dinar_core.texture.config import ClassicAvatarConfig
 from dinar_core.texture.hair import HairEstimate, estimate_hair
-from dinar_core.texture.layout import UVLayout, texel_map, texel_points, vertex_normals
+from dinar_core.texture.layout import UVLayout, layout_key, texel_map, texel_points, vertex_normals
 from dinar_core.texture.mirror import TexelCorrespondence, build_front_back_map, build_mirror_map
 from dinar_core.texture.parts import geometric_parts, is_limb, texel_parts
 from dinar_core.texture.synth import part_fill
@@ -100,8 +101,28 @@ def transfer_maps(rest_vertices: Tensor, layout: UVLayout, config: ClassicAvatar
 
     rest_vertices: (V, 3) in the body model's frame (SMPL-X: x left, y up, z forward); vertex_parts: (V,) body
     parts (``texture.parts.body_parts(model)``), default :func:`~dinar_core.texture.parts.geometric_parts`.
+    Cached per layout, rest pose, size, parts and options (the last 4).
     """
     config = config or ClassicAvatarConfig()
+    T = config.texture_size
+    key = layout_key(layout, rest_vertices, T, config.match_distance, config.use_mirror,
+                     config.use_front_back and config.back_mode == "copy", up_axis, lateral_axis, front_axis,
+                     "geometric" if vertex_parts is None else vertex_parts)
+    hit = _MAPS_CACHE.get(key)
+    if hit is None:
+        hit = _MAPS_CACHE[key] = _transfer_maps(rest_vertices, layout, config, up_axis, lateral_axis, front_axis,
+                                                vertex_parts)
+        while len(_MAPS_CACHE) > 4:
+            _MAPS_CACHE.popitem(last=False)
+    _MAPS_CACHE.move_to_end(key)
+    return hit
+
+
+_MAPS_CACHE: OrderedDict[str, TransferMaps] = OrderedDict()
+
+
+def _transfer_maps(rest_vertices: Tensor, layout: UVLayout, config: ClassicAvatarConfig, up_axis: int,
+                   lateral_axis: int, front_axis: int, vertex_parts: Tensor | None) -> TransferMaps:
     T = config.texture_size
     mirror = build_mirror_map(rest_vertices, layout, T, config.match_distance, lateral_axis) \
         if config.use_mirror else None
