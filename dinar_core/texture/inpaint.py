@@ -194,7 +194,8 @@ def inpaint_texture(unwrapped: UnwrapResult, layout: UVLayout, maps: TransferMap
         if config.hair and maps.points is not None:
             hair = estimate_hair(fused, E, parts, maps.points, maps.normals, maps.height, config)
             parts = hair.parts.to(device)
-        fill = part_fill(fused, E, fill, parts, maps.height.to(device), inside, config)
+        lateral = None if maps.normals is None else maps.normals[..., 0].abs().to(device)
+        fill = part_fill(fused, E, fill, parts, maps.height.to(device), inside, config, lateral)
     alpha = (E / config.full_confidence).clamp(0, 1)
     unknown = inside & (E <= 0)
     if config.feather_px > 0 and bool(unknown.any()):

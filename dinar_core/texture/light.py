@@ -9,7 +9,10 @@ model are down-weighted (Cauchy weights on the residual, so a print or a logo do
 shading is scaled to mean 1 over the observed texels, so de-lighting keeps the photo's exposure and the light's
 colour is left to the white balance.
 
-De-lighting divides each observed texel by its shading clamped to ``[shade_min, shade_max]``. White balance
+De-lighting divides each observed texel by its shading clamped to ``[shade_min, shade_max]``, and only when the SH
+light removes at least ``light_min_gain`` of the residual a flat light leaves (:func:`explained`): texture that
+merely correlates with the normals (stripes, a checker) is not mistaken for light, so an evenly lit photo is left
+as it is. White balance
 (``white_balance='grey_world'``): grey-world gains on the de-lit albedo, ``g_c = (mean / mean_c) ** strength``,
 clamped to ``[1 / white_balance_max_gain, white_balance_max_gain]`` (a partial grey world: a person in a red shirt
 is not turned grey).
@@ -95,10 +98,28 @@ def estimate_light(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tens
     return LightEstimate(L.float(), a.float(), torch.ones(3))
 
 
+def explained(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tensor, est: LightEstimate) -> float:
+    """Share of the weighted squared residual of a flat light (one albedo per group) that the SH light removes."""
+    c, w, g = colour.double(), weight.double().clamp_min(0)[:, None], groups.long()
+    P = int(g.max()) + 1
+
+    def resid(shade: Tensor) -> float:
+        num = torch.zeros(P, 3, dtype=c.dtype).index_add_(0, g, w * c * shade)
+        den = torch.zeros(P, 3, dtype=c.dtype).index_add_(0, g, w * shade * shade)
+        a = num / den.clamp_min(1e-12)
+        return float((w * (c - a[g] * shade) ** 2).sum())
+
+    flat = resid(torch.ones_like(c))
+    return 1.0 - resid(sh_shading(normals.double(), est.coeffs.double())) / max(flat, 1e-12)
+
+
 def delight(colour: Tensor, normals: Tensor, weight: Tensor, groups: Tensor, config) -> tuple[Tensor, LightEstimate]:
     """Estimate the light (:func:`estimate_light`), divide it out (clamped) and white-balance.
     colour, normals: (N, 3); weight, groups: (N,). Returns the de-lit colours (N, 3) and the estimate."""
     est = estimate_light(colour, normals, weight, groups, config.sh_ridge)
+    if explained(colour, normals, weight, groups, est) < config.light_min_gain:
+        est.coeffs = torch.zeros(3, 9)  # the light is flat as far as the photo tells: nothing is divided out
+        est.coeffs[:, 0] = 1.0
     shade = sh_shading(normals.float(), est.coeffs).clamp(config.shade_min, config.shade_max)
     out = colour / shade.to(colour)
     gains = torch.ones(3)

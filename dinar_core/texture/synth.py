@@ -6,9 +6,11 @@ For every part (``texture.parts``; hair is one more part, ``HAIR``, see ``textur
    of rest-pose height (``profile_bin`` of the body's height), empty bins taken from the nearest filled one, then
    smoothed along the height (``profile_sigma`` bins). A median of a whole height band of the part is not moved by
    a print, a nipple or a navel covering less than half of the band; horizontal structure (a shirt over trousers,
-   a belt, stripes) is kept. Before that, the part's rare colours are dropped: a 4-means of the part's known
-   colours, and the clusters holding less than ``profile_rare`` of its texels are not used (a print or a logo is
-   rare in its part even where it fills a height band).
+   a belt, stripes) is kept. Where a band has enough seen texels on the part's *sides* (rest-pose normal with a
+   lateral component of at least ``profile_sides``), only those count: the sides are what front and back share,
+   and a print, a logo, a nipple or a navel sits on the front, not on the sides. Optionally (``profile_rare``) the
+   part's rare colours are dropped first (a 4-means of its known colours; off by default: a shirt's neck skin or
+   a waistband is rare in its part too).
 2. **Seams**: within ``blend_px`` texels of the known region the harmonic fill (which continues the seen colours
    along the surface) is blended into the profile, so the observed sides meet the back without a seam.
 3. **Texture**: the high frequencies (known colour minus its Gaussian low-pass, ``synth_sigma`` texels) are
@@ -24,9 +26,11 @@ import torch
 from torch import Tensor
 
 
-def common_colours(colour: np.ndarray, rare: float, k: int = 4, seed: int = 0) -> np.ndarray:
-    """(N,) bool: texels whose colour cluster (k-means, k clusters, in RGB) holds at least ``rare`` of the texels.
-    A print, a logo, a nipple is a rare colour of its part; a shirt's stripes are not."""
+def common_colours(colour: np.ndarray, rare: float, k: int = 4, seed: int = 0,
+                   side: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: texels whose colour cluster (k-means, k clusters, in RGB) holds at least ``rare`` of the texels
+    (of the ``side`` texels when given and there are some: the colours the part shows on its sides, which front
+    and back share). A print, a logo, a nipple is a rare colour of its part; a shirt's stripes are not."""
     n = len(colour)
     if n < 4 * k or rare <= 0:
         return np.ones(n, bool)
@@ -37,16 +41,20 @@ def common_colours(colour: np.ndarray, rare: float, k: int = 4, seed: int = 0) -
         lbl = ((sample[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
         centres = np.stack([sample[lbl == c].mean(0) if (lbl == c).any() else centres[c] for c in range(k)])
     lbl = ((colour[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
-    share = np.bincount(lbl, minlength=k) / n
+    ref = lbl if side is None or side.sum() < 4 * k else lbl[side]
+    share = np.bincount(ref, minlength=k) / len(ref)
     return share[lbl] >= rare
 
 
 def height_profile(colour: np.ndarray, known: np.ndarray, parts: np.ndarray, height: np.ndarray, n_parts: int,
-                   bin_size: float, sigma_bins: float, min_count: int = 4, rare: float = 0.0) -> np.ndarray:
+                   bin_size: float, sigma_bins: float, min_count: int = 4, rare: float = 0.0,
+                   side: np.ndarray | None = None) -> np.ndarray:
     """(n_parts, B, 3) median colour per part and height bin (B = ceil(1 / bin_size) + 1), filled and smoothed,
     over the texels of the part's common colours (:func:`common_colours` with ``rare``).
 
-    colour: (N, 3); known: (N,) bool; parts: (N,) int in [0, n_parts); height: (N,) in [0, 1]."""
+    colour: (N, 3); known: (N,) bool; parts: (N,) int in [0, n_parts); height: (N,) in [0, 1]; side: (N,) bool,
+    the texels on the part's sides: when the part has them, a bin takes its median from them only (a bin with
+    fewer than ``min_count`` is filled from the nearest band)."""
     from scipy.ndimage import gaussian_filter1d
 
     B = int(np.ceil(1.0 / bin_size)) + 1
@@ -60,15 +68,20 @@ def height_profile(colour: np.ndarray, known: np.ndarray, parts: np.ndarray, hei
             continue
         idx = np.nonzero(sel)[0]
         sel[idx[~common_colours(colour[idx], rare)]] = False
-        b, c = bins[sel], colour[sel]
+        sd = np.zeros(len(sel), bool) if side is None else side
+        b, c, sb = bins[sel], colour[sel], sd[sel]
         order = np.argsort(b, kind="stable")
-        b, c = b[order], c[order]
+        b, c, sb = b[order], c[order], sb[order]
+        use_sides = int(sb.sum()) >= 4 * min_count  # a part seen on its sides uses them only
         edges = np.searchsorted(b, np.arange(B + 1))
         good = np.zeros(B, bool)
         for k in range(B):
             lo, hi = edges[k], edges[k + 1]
             if hi - lo >= min_count:
-                prof[p, k] = np.median(c[lo:hi], 0)
+                cb, on_side = c[lo:hi], sb[lo:hi]
+                if use_sides and on_side.sum() < min_count:
+                    continue  # no sides seen here: taken from the nearest band that has them
+                prof[p, k] = np.median(cb[on_side] if use_sides else cb, 0)
                 good[k] = True
         if not good.any():
             prof[p] = np.median(c, 0)
@@ -174,11 +187,12 @@ def synthesise_residual(colour: np.ndarray, known: np.ndarray, parts: np.ndarray
 
 
 def part_fill(fused: Tensor, weight: Tensor, harmonic: Tensor, parts: Tensor, height: Tensor, inside: Tensor,
-              config) -> Tensor:
+              config, lateral: Tensor | None = None) -> Tensor:
     """(T, T, 3) fill of every inside texel: part profile blended with the harmonic fill near the known region,
     plus synthesised texture. fused: (T, T, 3) fused known colour; weight: (T, T) its weight E (0 = unknown);
     harmonic: (T, T, 3) the harmonic fill; parts: (T, T) int (-1 outside); height: (T, T) rest height fraction;
-    config: :class:`ClassicAvatarConfig`."""
+    config: :class:`ClassicAvatarConfig`; lateral: (T, T) |lateral component| of the rest-pose normals (the sides
+    of a part have it near 1), None: no side preference."""
     from scipy.ndimage import distance_transform_edt
 
     device = fused.device
@@ -194,7 +208,8 @@ def part_fill(fused: Tensor, weight: Tensor, harmonic: Tensor, parts: Tensor, he
     flat = np.nonzero(ins.ravel())[0]
     prof = height_profile(col.reshape(-1, 3)[flat], known.ravel()[flat], np.clip(prt.ravel()[flat], 0, None),
                           np.clip(hgt.ravel()[flat], 0, 1), n_parts, config.profile_bin, config.profile_sigma,
-                          rare=config.profile_rare)
+                          rare=config.profile_rare,
+                          side=None if lateral is None else lateral.cpu().numpy().ravel()[flat] >= config.profile_sides)
     bins = np.clip((np.clip(hgt, 0, 1) / config.profile_bin).astype(np.int64), 0, prof.shape[1] - 1)
     base = prof[np.clip(prt, 0, None), bins]  # (T, T, 3)
     unknown = ins & (E <= 0)
