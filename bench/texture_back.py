@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -25,14 +24,7 @@ from pathlib import Path
 
 import torch
 
-
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return round(statistics.median(times), 3)
+from bench.texture import _median
 
 
 def run(sizes=(256, 1024), repeats: int = 3) -> dict:

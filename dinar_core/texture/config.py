@@ -82,7 +82,8 @@ class ClassicAvatarConfig:
     """With ``back_mode='parts'``: `limbs` keeps the left/right mirror on arms, hands, legs and feet only (what is
     really symmetric; a print on the left chest is not copied to the right); `all` mirrors every part."""
     profile_bin: float = 0.006
-    """Height bin of the part colour profiles, as a fraction of the body's height (0.6 % = 1 cm: stripes and hems survive, a print covering less than half a band does not)."""
+    """Height bin of the part colour profiles, as a fraction of the body's height (0.6 % = 1 cm: stripes and hems
+    survive)."""
     profile_sides: float = 0.5
     """A profile bin takes its colour from the part's sides (rest normal's lateral component >= this) where it has
     enough of them: the sides are shared by front and back, prints and faces are not on them."""
@@ -166,7 +167,8 @@ class ClassicAvatarConfig:
             raise ValueError(f"white_balance_max_gain must be >= 1, got {self.white_balance_max_gain}")
         if int(self.synth_patch) < 2:
             raise ValueError(f"synth_patch must be >= 2, got {self.synth_patch}")
-        for name in ("erode_reference_px", "rim_feather_px", "profile_rare", "profile_sides", "light_min_gain", "profile_sigma", "blend_px", "synth_strength",
+        for name in ("erode_reference_px", "rim_feather_px", "profile_rare", "profile_sides", "light_min_gain",
+                     "profile_sigma", "blend_px", "synth_strength",
                      "sh_ridge", "white_balance_strength", "hair_delta_e", "hair_min_fraction", "synth_sigma",
                      "synth_outlier"):
             if float(getattr(self, name)) < 0:
