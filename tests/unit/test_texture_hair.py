@@ -65,3 +65,22 @@ def test_no_hair_is_found_on_a_bald_head(haired):
     rgb, mask = photo_of(s, plain_texture(s))  # the head all skin
     res = _run(s, rgb, mask)
     assert res.hair is not None and res.hair.colour is None
+
+
+def test_long_hair_seen_over_the_shoulders_continues_down_the_upper_back(haired):
+    s, tex, head, r, nz, rgb, mask = haired
+    x, y = s.points[..., 0], s.points[..., 1]
+    half = 0.5 * float(x[head].max() - x[head].min())
+    y_head = float(y[head].min())
+    torso = s.texel_parts == int(Part.TORSO)
+    length = 0.18  # hair falls 18 cm below the head
+    locks = torso & (x.abs() < 1.4 * half) & (y > y_head - length)  # in front and behind
+    long_tex = torch.where(locks[..., None], HAIR_RGB, tex)
+    rgb2, mask2 = photo_of(s, long_tex)
+    res = _run(s, rgb2, mask2)
+    upper_back = locks & (s.normals[..., 2] < -0.5) & (y > y_head - 0.8 * length) & (x.abs() < 0.8 * half)
+    assert upper_back.sum() > 30
+    got = float((res.texture[upper_back] - HAIR_RGB).abs().mean())
+    short = float((_run(s, rgb2, mask2, long_hair=False).texture[upper_back] - HAIR_RGB).abs().mean())
+    print(f"upper back: {got:.3f} from hair (long_hair=False: {short:.3f}); reach {res.hair.reach:.3f}")
+    assert got < 0.1 and short > got + 0.1

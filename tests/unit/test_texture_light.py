@@ -105,3 +105,13 @@ def test_lit_render_shades_by_the_normal_and_unlit_keeps_the_texture():
         render_textured(verts, K, None, layout, white, (64, 64), shading="glossy")
     with pytest.raises(ValueError, match="supersample"):
         render_textured(verts, K, None, layout, white, (64, 64), supersample=0)
+
+
+def test_an_evenly_lit_photo_is_not_delit(lit_texels):
+    n, group, albedo, colour, shade = lit_texels
+    g = torch.Generator().manual_seed(1)
+    flat = (albedo[group] * (1 + 0.1 * (torch.rand(len(n), 1, generator=g) - 0.5))).clamp(0, 1)  # texture, no light
+    out, est = delight(flat, n, torch.ones(len(n)), group, ClassicAvatarConfig())
+    assert torch.allclose(out, flat, atol=1e-5)
+    lit_out, _ = delight(colour, n, torch.ones(len(n)), group, ClassicAvatarConfig())  # a real light: divided out
+    assert float((lit_out - colour).abs().mean()) > 0.02
