@@ -4,7 +4,8 @@ texel maps, classic inpainting, and textured rendering (front/back/side views, t
 Typical use::
 
     layout = load_smplx_uv_layout(cfg.uv_assets)          # or layout_from_body(anny_body)
-    result = classic_texture([PhotoView(rgb, segm, verts_cam, K)], layout, body.rest_vertices, cfg)
+    result = classic_texture([PhotoView(rgb, segm, verts_cam, K)], layout, body.rest_vertices, cfg,
+                             parts=body_parts(body))                   # parts from the skinning weights
     frame = render_textured(verts_cam, K, None, layout, result.completed.texture, (512, 512))
 """
 
@@ -12,6 +13,9 @@ from dinar_core.texture.classic import ClassicTexture, PhotoView, classic_textur
 from dinar_core.texture.config import ClassicAvatarConfig
 from dinar_core.texture.inpaint import (InpaintResult, Provenance, TransferMaps, harmonic_fill, inpaint_texture,
                                         opencv_fill, pad_outside, transfer_maps)
+from dinar_core.texture.hair import HairEstimate, estimate_hair
+from dinar_core.texture.light import LightEstimate, estimate_light, sh_shading
+from dinar_core.texture.parts import Part, body_parts, geometric_parts, vertex_parts_from_weights
 from dinar_core.texture.layout import (TexelMap, UVLayout, layout_from_body, load_smplx_uv_layout, texel_map,
                                        texel_points, vertex_normals)
 from dinar_core.texture.mirror import TexelCorrespondence, build_front_back_map, build_mirror_map
@@ -25,4 +29,6 @@ __all__ = [
     "UVLayout", "layout_from_body", "load_smplx_uv_layout", "texel_map", "texel_points", "vertex_normals",
     "TexelCorrespondence", "build_front_back_map", "build_mirror_map", "TexturedRender", "Views", "framing_camera",
     "render_textured", "rotate_about_vertical", "turntable", "views", "UnwrapResult", "fuse_unwraps", "unwrap",
+    "HairEstimate", "estimate_hair", "LightEstimate", "estimate_light", "sh_shading", "Part", "body_parts",
+    "geometric_parts", "vertex_parts_from_weights",
 ]

@@ -5,9 +5,13 @@
    head only), each later source taking only the weight the earlier ones left:
    ``e0 = c0, e1 = c1 (1 - c0), e2 = c2 (1 - c0) (1 - c1)``. The fused colour is the weighted mean and its
    weight ``E = e0 + e1 + e2`` in [0, 1]. A grazing observation is thus blended with its mirror smoothly.
+   With ``back_mode='parts'`` (default) there is no front<->back transfer and the mirror is kept on the limbs only
+   (``mirror_scope``).
 2. Fill what no source reached (``E = 0``): ``harmonic`` (default) solves Laplace's equation for vertex colours
    over the mesh with the seen vertices fixed, and interpolates them into the texels (it follows the surface, so
-   UV islands and seams are respected); ``telea`` / ``ns`` use OpenCV's inpainting in texture space.
+   UV islands and seams are respected); ``telea`` / ``ns`` use OpenCV's inpainting in texture space. With
+   ``back_mode='parts'`` that fill only bridges the seams: away from the seen region the part's colour profile
+   and synthesised texture take over (``texture.synth``), with hair as a part of its own (``texture.hair``).
 3. Blend without seams: ``alpha = min(E / full_confidence, 1)``, lowered further within ``feather_px`` texels of
    the unknown region; ``texture = alpha * fused + (1 - alpha) * fill``.
 4. Pad everything outside the charts with the nearest chart texel (bilinear sampling at chart borders).
@@ -17,6 +21,7 @@ The provenance map records which source gave each texel (observed / mirrored / f
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -25,8 +30,11 @@ import torch
 from torch import Tensor
 
 from dinar_core.texture.config import ClassicAvatarConfig
-from dinar_core.texture.layout import UVLayout, texel_map, texel_points
+from dinar_core.texture.hair import HairEstimate, estimate_hair
+from dinar_core.texture.layout import UVLayout, layout_key, texel_map, texel_points, vertex_normals
 from dinar_core.texture.mirror import TexelCorrespondence, build_front_back_map, build_mirror_map
+from dinar_core.texture.parts import geometric_parts, is_limb, texel_parts
+from dinar_core.texture.synth import part_fill
 from dinar_core.texture.unwrap import UnwrapResult
 
 
@@ -50,12 +58,17 @@ class TransferMaps:
     """Texel correspondences of a layout on a body (see ``texture.mirror``).
 
     mirror: left/right map or None; front_back: front<->back map or None;
-    height: (T, T) float32 rest-pose height of each texel as a fraction of the body's (feet 0, top 1), -1 outside.
+    height: (T, T) float32 rest-pose height of each texel as a fraction of the body's (feet 0, top 1), -1 outside;
+    parts: (T, T) int64 body part of each texel (``texture.parts.Part``), -1 outside;
+    points / normals: (T, T, 3) float32 rest-pose point and unit normal of each texel (0 outside).
     """
 
     mirror: TexelCorrespondence | None
     front_back: TexelCorrespondence | None
     height: Tensor
+    parts: Tensor | None = None
+    points: Tensor | None = None
+    normals: Tensor | None = None
 
 
 @dataclass
@@ -66,6 +79,8 @@ class InpaintResult:
     texture: Tensor
     provenance: Tensor
     weight: Tensor
+    hair: HairEstimate | None = None
+    """The hair found (``back_mode='parts'`` with ``hair`` on), else None."""
 
     def provenance_image(self) -> np.ndarray:
         """(T, T, 3) uint8 colour-coded provenance (``PROVENANCE_COLOURS``)."""
@@ -80,24 +95,53 @@ class InpaintResult:
 
 
 def transfer_maps(rest_vertices: Tensor, layout: UVLayout, config: ClassicAvatarConfig | None = None,
-                  up_axis: int = 1, lateral_axis: int = 0, front_axis: int = 2) -> TransferMaps:
+                  up_axis: int = 1, lateral_axis: int = 0, front_axis: int = 2,
+                  vertex_parts: Tensor | None = None) -> TransferMaps:
     """Build (or fetch from the cache) the maps the inpainting uses, from the body's rest pose.
 
-    rest_vertices: (V, 3) in the body model's frame (SMPL-X: x left, y up, z forward).
+    rest_vertices: (V, 3) in the body model's frame (SMPL-X: x left, y up, z forward); vertex_parts: (V,) body
+    parts (``texture.parts.body_parts(model)``), default :func:`~dinar_core.texture.parts.geometric_parts`.
+    Cached per layout, rest pose, size, parts and options (the last 4).
     """
     config = config or ClassicAvatarConfig()
+    T = config.texture_size
+    key = layout_key(layout, rest_vertices, T, config.match_distance, config.use_mirror,
+                     config.use_front_back and config.back_mode == "copy", up_axis, lateral_axis, front_axis,
+                     "geometric" if vertex_parts is None else vertex_parts)
+    hit = _MAPS_CACHE.get(key)
+    if hit is None:
+        hit = _MAPS_CACHE[key] = _transfer_maps(rest_vertices, layout, config, up_axis, lateral_axis, front_axis,
+                                                vertex_parts)
+        while len(_MAPS_CACHE) > 4:
+            _MAPS_CACHE.popitem(last=False)
+    _MAPS_CACHE.move_to_end(key)
+    return hit
+
+
+_MAPS_CACHE: OrderedDict[str, TransferMaps] = OrderedDict()
+
+
+def _transfer_maps(rest_vertices: Tensor, layout: UVLayout, config: ClassicAvatarConfig, up_axis: int,
+                   lateral_axis: int, front_axis: int, vertex_parts: Tensor | None) -> TransferMaps:
     T = config.texture_size
     mirror = build_mirror_map(rest_vertices, layout, T, config.match_distance, lateral_axis) \
         if config.use_mirror else None
     front_back = build_front_back_map(rest_vertices, layout, T, config.match_distance, front_axis) \
-        if config.use_front_back else None
+        if config.use_front_back and config.back_mode == "copy" else None
     tmap = texel_map(layout, T)
-    pts, _ = texel_points(rest_vertices.detach().float()[None], layout, tmap)
+    rest = rest_vertices.detach().float()
+    pts, nrm = texel_points(rest[None], layout, tmap, vertex_normals(rest[None], layout.vertex_index[layout.uv_faces]))
     y = pts[0, :, up_axis]
     lo, hi = float(rest_vertices[:, up_axis].min()), float(rest_vertices[:, up_axis].max())
     height = torch.full((T * T,), -1.0)
     height[tmap.flat.cpu()] = ((y - lo) / max(hi - lo, 1e-9)).cpu()
-    return TransferMaps(mirror, front_back, height.view(T, T))
+    flat = tmap.flat.cpu()
+    points, normals = torch.zeros(T * T, 3), torch.zeros(T * T, 3)
+    points[flat], normals[flat] = pts[0].cpu(), nrm[0].cpu()
+    if vertex_parts is None:
+        vertex_parts = geometric_parts(rest_vertices, lateral_axis, up_axis)
+    parts = texel_parts(layout, T, vertex_parts)
+    return TransferMaps(mirror, front_back, height.view(T, T), parts, points.view(T, T, 3), normals.view(T, T, 3))
 
 
 def inpaint_texture(unwrapped: UnwrapResult, layout: UVLayout, maps: TransferMaps | None = None,
@@ -122,15 +166,19 @@ def inpaint_texture(unwrapped: UnwrapResult, layout: UVLayout, maps: TransferMap
     source = torch.where(c0 > 0, torch.full_like(c0, float(Provenance.OBSERVED)), torch.zeros_like(c0))
     best = c0.clone()
     rest = 1.0 - c0
+    by_parts = config.back_mode == "parts" and maps is not None and maps.parts is not None
     for corr, weight, kind, limit in (
             (maps.mirror if maps else None, config.mirror_weight, Provenance.MIRRORED, None),
-            (maps.front_back if maps else None, config.front_back_weight, Provenance.FRONT_BACK,
-             config.front_back_max_height)):
+            (maps.front_back if maps and config.back_mode == "copy" else None, config.front_back_weight,
+             Provenance.FRONT_BACK, config.front_back_max_height)):
         if corr is None:
             continue
         c = corr.gather(c0) * weight
         if limit is not None:
             c = c * (maps.height.to(device) <= limit)
+        if by_parts and kind == Provenance.MIRRORED and config.mirror_scope == "limbs":
+            limb = is_limb(maps.parts).to(device)
+            c = c * (limb & corr.gather(limb.float()).bool())
         c = c * inside
         e = c * rest
         num = num + corr.gather(col0) * e[..., None]
@@ -140,6 +188,14 @@ def inpaint_texture(unwrapped: UnwrapResult, layout: UVLayout, maps: TransferMap
         rest = rest * (1.0 - c)
     fused = num / E.clamp_min(1e-12)[..., None]
     fill = _fill(fused, E, inside, layout, tmap, config)
+    hair = None
+    if by_parts:
+        parts = maps.parts.to(device)
+        if config.hair and maps.points is not None:
+            hair = estimate_hair(fused, E, parts, maps.points, maps.normals, maps.height, config)
+            parts = hair.parts.to(device)
+        lateral = None if maps.normals is None else maps.normals[..., 0].abs().to(device)
+        fill = part_fill(fused, E, fill, parts, maps.height.to(device), inside, config, lateral)
     alpha = (E / config.full_confidence).clamp(0, 1)
     unknown = inside & (E <= 0)
     if config.feather_px > 0 and bool(unknown.any()):
@@ -152,7 +208,7 @@ def inpaint_texture(unwrapped: UnwrapResult, layout: UVLayout, maps: TransferMap
     texture = pad_outside(texture.clamp(0, 1), inside)
     provenance = torch.where(inside & (E <= 0), torch.full_like(source, float(Provenance.FILLED)), source)
     provenance = torch.where(inside, provenance, torch.zeros_like(provenance))
-    return InpaintResult(texture, provenance.to(torch.uint8), E)
+    return InpaintResult(texture, provenance.to(torch.uint8), E, hair)
 
 
 def pad_outside(texture: Tensor, inside: Tensor) -> Tensor:

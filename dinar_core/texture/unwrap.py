@@ -11,7 +11,8 @@ Two methods (``ClassicAvatarConfig.unwrap_method``):
 
 Measured in the synthetic round trip (docs/texture.md): gather is sharper and hole-free, and as fast.
 
-Confidence in [0, 1] = visible x inside the eroded person mask x away from self-occlusion edges x the
+Confidence in [0, 1] = visible x inside the eroded person mask (eroded more in larger photos, and ramped up over
+``rim_feather_px`` from its edge) x away from self-occlusion edges x the
 normal-to-camera weight ``((cos - min_cos) / (1 - min_cos)) ** angle_power`` (DINAR's ``normal_angles`` is the
 clipped cosine; its ``erode_occlusions`` drops a dilated band at UV discontinuities, as the depth-jump band here).
 """
@@ -142,16 +143,37 @@ def unwrap(image, mask, verts_cam: Tensor, K: Tensor, layout: UVLayout, config: 
     faces = layout_dev.vertex_index[layout_dev.uv_faces]  # (F, 3) body faces, layout face order
     frags = rasterizer(apply_K(verts_cam, K), faces, (H, W))
     zbuf = frags.zbuf[0]  # (H, W)
-    good_px = _erode(person, config.mask_erode_px) & (zbuf > 0)
+    eroded = _erode(person, rim_erode_px(config, (H, W)))
+    good_px = eroded & (zbuf > 0)
     good_px &= ~_dilate(occlusion_edges(zbuf, config.occlusion_depth_jump), config.occlusion_edge_px)
+    rim = rim_weight(eroded, config.rim_feather_px)
     normals = vertex_normals(verts_cam, faces)  # (1, V, 3)
     if config.unwrap_method == "gather":
-        return _gather(img, good_px, zbuf, verts_cam, normals, K, layout_dev, config)
-    return _splat(img, good_px, frags, verts_cam, normals, K, layout_dev, config)
+        return _gather(img, good_px, zbuf, verts_cam, normals, K, layout_dev, config, rim)
+    return _splat(img, good_px, frags, verts_cam, normals, K, layout_dev, config, rim)
+
+
+def rim_erode_px(config: ClassicAvatarConfig, image_size: tuple[int, int]) -> int:
+    """Pixels the person mask is eroded by: ``mask_erode_px``, scaled up for photos larger than
+    ``erode_reference_px``."""
+    r = int(config.mask_erode_px)
+    if config.erode_reference_px > 0 and min(image_size) > config.erode_reference_px:
+        r = int(round(r * min(image_size) / config.erode_reference_px))
+    return r
+
+
+def rim_weight(mask: Tensor, feather_px: float) -> Tensor:
+    """(H, W) float in [0, 1]: distance (px) to the outside of ``mask`` / feather_px, clamped (1 when feather 0)."""
+    if feather_px <= 0:
+        return torch.ones(mask.shape, device=mask.device)
+    from scipy.ndimage import distance_transform_edt
+
+    d = distance_transform_edt(mask.cpu().numpy()).astype(np.float32)
+    return torch.from_numpy(np.clip((d - 0.5) / feather_px, 0.0, 1.0)).to(mask.device)
 
 
 def _gather(img: Tensor, good_px: Tensor, zbuf: Tensor, verts_cam: Tensor, normals: Tensor, K: Tensor,
-            layout: UVLayout, config: ClassicAvatarConfig) -> UnwrapResult:
+            layout: UVLayout, config: ClassicAvatarConfig, rim: Tensor) -> UnwrapResult:
     T = config.texture_size
     H, W = img.shape[:2]
     tmap = texel_map(layout, T)
@@ -168,7 +190,7 @@ def _gather(img: Tensor, good_px: Tensor, zbuf: Tensor, verts_cam: Tensor, norma
     z_vis = zbuf.reshape(-1)[pix]
     visible = in_img & (z_vis > 0) & (z <= z_vis + config.depth_tolerance) & good_px.reshape(-1)[pix]
     cos = (nrm * (-pts / pts.norm(dim=-1, keepdim=True).clamp_min(1e-12))).sum(-1)  # to the camera at the origin
-    conf = angle_weight(cos, config) * visible.to(cos.dtype)  # (N,)
+    conf = angle_weight(cos, config) * visible.to(cos.dtype) * rim.reshape(-1)[pix]  # (N,)
     grid = torch.stack([xy[:, 0] / W * 2 - 1, xy[:, 1] / H * 2 - 1], dim=-1)  # align_corners=False pixel centres
     rgb = F.grid_sample(img.permute(2, 0, 1)[None], grid[None, None], mode="bilinear", padding_mode="border",
                         align_corners=False)[0, :, 0].T  # (N, 3)
@@ -180,7 +202,7 @@ def _gather(img: Tensor, good_px: Tensor, zbuf: Tensor, verts_cam: Tensor, norma
 
 
 def _splat(img: Tensor, good_px: Tensor, frags, verts_cam: Tensor, normals: Tensor, K: Tensor, layout: UVLayout,
-           config: ClassicAvatarConfig) -> UnwrapResult:
+           config: ClassicAvatarConfig, rim: Tensor) -> UnwrapResult:
     T = config.texture_size
     H, W = img.shape[:2]
     tmap = texel_map(layout, T)
@@ -192,7 +214,7 @@ def _splat(img: Tensor, good_px: Tensor, frags, verts_cam: Tensor, normals: Tens
     ray = torch.stack([jj + 0.5, ii + 0.5, torch.ones_like(jj, dtype=torch.float32)], 0).float()  # (3, H, W)
     ray = torch.linalg.solve(K, ray.reshape(3, -1)).reshape(3, H, W)
     cos = -(nrm * ray).sum(0) / ray.norm(dim=0)
-    w = angle_weight(cos, config) * good_px.float()  # (H, W)
+    w = angle_weight(cos, config) * good_px.float() * rim  # (H, W)
     sel = torch.nonzero(w.reshape(-1) > 0).squeeze(1)
     u = (uv[0].reshape(-1)[sel] * T).floor().long().clamp(0, T - 1)
     v = (uv[1].reshape(-1)[sel] * T).floor().long().clamp(0, T - 1)

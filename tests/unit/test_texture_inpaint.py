@@ -33,7 +33,7 @@ def test_front_only_observation_is_completed_with_front_back_transfer(body):
     colour = lambda p: torch.stack([0.5 + 0.5 * torch.sin(6 * p[..., 1]), 0.3 + 0 * p[..., 1],  # noqa: E731
                                     0.5 - 0.4 * p[..., 1]], -1).clamp(0, 1)
     seen = tm.inside & (pts[..., 2] > 0.01)
-    cfg = ClassicAvatarConfig(texture_size=T)
+    cfg = ClassicAvatarConfig(texture_size=T, back_mode="copy")  # the pixel transfer (the default never copies)
     res = inpaint_texture(_partial(tm, seen, colour, pts), layout, transfer_maps(rest, layout, cfg), cfg)
     prov = res.provenance
     assert (prov[tm.inside] > 0).all() and (prov[~tm.inside] == Provenance.OUTSIDE).all()
@@ -50,7 +50,7 @@ def test_left_half_is_mirrored_to_the_right(body):
     rest, layout, tm, pts = body
     colour = lambda p: torch.stack([p[..., 1] * 0 + 0.2, 0.5 + 0.4 * p[..., 1], 0.5 + p[..., 2]], -1)  # noqa: E731
     seen = tm.inside & (pts[..., 0] > 0.01)  # the body's left half
-    cfg = ClassicAvatarConfig(texture_size=T, use_front_back=False)
+    cfg = ClassicAvatarConfig(texture_size=T, use_front_back=False, mirror_scope="all")  # the ellipsoid: no limbs
     res = inpaint_texture(_partial(tm, seen, colour, pts), layout, transfer_maps(rest, layout, cfg), cfg)
     right = tm.inside & (pts[..., 0] < -0.02)
     assert (res.provenance[right] == Provenance.MIRRORED).float().mean() > 0.9
