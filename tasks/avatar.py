@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from dinar_core.errors import DatasetError, DinarError, MissingCheckpointError
-from dinar_core.texture import PhotoView, classic_texture
+from dinar_core.texture import PhotoView, body_parts, classic_texture
 from tasks.artifacts import (avatar_json_path, body_inputs, load_fit, params_path, read_mask, read_rgb, texture_path,
                              write_png)
 from tasks.bodies import body_kind, load_body, load_layout, uv_assets_dir
@@ -77,7 +77,7 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     fits = load_fit(ws, body, frames)
     photos = [PhotoView(read_rgb(ws.rgb(f.frame)), read_mask(ws.segm(f.frame)), f.verts_cam, f.K) for f in fits]
     with torch.no_grad():
-        result = classic_texture(photos, layout, body.model.rest_vertices, classic)
+        result = classic_texture(photos, layout, body.model.rest_vertices, classic, parts=body_parts(body.model))
     completed = result.completed
     texture = (completed.texture.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()  # (T, T, 3)
     outputs = [write_png(texture_path(ws), texture),
@@ -107,5 +107,5 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                        info={"body": body.kind, "texture_size": int(classic.texture_size), **fractions})
 
 
-STAGE = Stage(name="avatar", version="1", after=("fit",), sections=("body", "avatar", "neural"), inputs=avatar_inputs,
+STAGE = Stage(name="avatar", version="2", after=("fit",), sections=("body", "avatar", "neural"), inputs=avatar_inputs,
               run=build_avatar, tools=("torch",))

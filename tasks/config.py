@@ -150,6 +150,12 @@ class RenderConfig:
     fill: float = 0.85
     """The framing camera fits the whole motion's bounding box into this fraction of the image."""
     keep_on_ground: bool = True
+    shading: Literal["lit", "unlit"] = "lit"
+    """`lit`: a simple light (Lambert + ambient from a fixed direction) gives the avatar its shape; `unlit`: the
+    texture as it is."""
+    supersample: int = 1
+    """Anti-aliasing of the video: render at this integer factor and average down (2 costs ~4x per frame). The
+    front/back/side views are always rendered at least 2x."""
     """Shift every frame vertically so the lowest vertex touches the ground (no floating or sinking feet)."""
 
 
@@ -172,9 +178,11 @@ class EvalConfig:
     source: str = "auto"
     """The view the avatar is made from: a camera name, or `auto` (the most frontal: ground truth on synthetic data,
     else the view whose keypoints show the widest shoulders and hips facing the camera)."""
-    methods: list[str] = field(default_factory=lambda: ["flat", "mirror", "classic", "classic-gtfit", "neural"])
-    """Compared side by side: `flat` (the front's mean colour), `mirror` (symmetry only), `classic` (the avatar
-    stage's texture), `classic-gtfit` (classic on the ground-truth body: texture error apart from fit error),
+    methods: list[str] = field(default_factory=lambda: ["flat", "mirror", "copy", "classic", "classic-gtfit",
+                                                        "neural"])
+    """Compared side by side: `flat` (the front's mean colour), `mirror` (symmetry only), `copy` (the classic
+    completion before issue 11: front pixels copied through the body to the back), `classic` (the avatar stage's
+    texture), `classic-gtfit` (classic on the ground-truth body: texture error apart from fit error),
     `neural` (needs avatar.checkpoint)."""
     lpips_weights: Optional[str] = None
     """Local LPIPS-VGG state dict (``torch.save(lpips.LPIPS(net='vgg').state_dict(), path)``); LPIPS is skipped,

@@ -26,6 +26,7 @@ from tasks.report import EVALUATION_SECTION, write_report
 from tasks.workspace import atomic_write_json, atomic_write_text
 
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "iou")
+METHOD_ORDER = ("flat", "mirror", "copy", "classic", "classic-gtfit", "neural")
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "lpips": False, "iou": True}
 
 
@@ -78,8 +79,8 @@ def _fmt(cell, metric: str) -> str:
 
 
 def summary_markdown(summary: dict, persons: dict, errors: list, notes: list[str]) -> str:
-    methods = sorted(summary, key=lambda m: ["flat", "mirror", "classic", "classic-gtfit", "neural"].index(m)
-                     if m in ("flat", "mirror", "classic", "classic-gtfit", "neural") else 99)
+    methods = sorted(summary, key=lambda m: METHOD_ORDER.index(m)
+                     if m in METHOD_ORDER else 99)
     best = best_methods(summary)
     lines = ["# Evaluation", "",
              "Avatar made from one view, rendered into each other calibrated view, compared inside the union of "

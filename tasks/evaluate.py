@@ -26,7 +26,7 @@ from dinar_core.errors import DinarError, EvalDataError
 from dinar_core.evaluation import (bucket_of, frontal_score, masked_image_scores, recentre_intrinsics,
                                    relative_transform, transform_points, view_angle_deg)
 from dinar_core.evaluation.body import mpjpe, pa_mpjpe, rest_height
-from dinar_core.texture import PhotoView, classic_texture, render_textured
+from dinar_core.texture import PhotoView, body_parts, classic_texture, render_textured
 from dinar_core.texture.layout import texel_map
 from dinar_core.texture.mirror import build_front_back_map
 from tasks.artifacts import load_avatar, read_mask, read_rgb, write_png
@@ -35,7 +35,7 @@ from tasks.eval_data import EvalPerson, GroundTruthBody
 from tasks.workspace import Workspace, atomic_write_json, file_sha256
 
 EVAL_VERSION = "1"
-METHODS = ("flat", "mirror", "classic", "classic-gtfit", "neural")
+METHODS = ("flat", "mirror", "copy", "classic", "classic-gtfit", "neural")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -151,6 +151,17 @@ def _to_uint8(texture: torch.Tensor) -> np.ndarray:
     return (texture.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
 
+def method_variants(classic_cfg) -> dict:
+    """The classic-texture settings of the texture methods that differ from the avatar stage only in how the
+    unseen texels are completed: `mirror` (left/right symmetry and the fill, nothing through the body) and `copy`
+    (the completion before issue 11: every front pixel copied through the body to the back, no hair, no
+    de-lighting)."""
+    return {"mirror": _replace(classic_cfg, back_mode="copy", use_front_back=False, mirror_scope="all", hair=False,
+                               delight=False),
+            "copy": _replace(classic_cfg, back_mode="copy", use_front_back=True, mirror_scope="all", hair=False,
+                             delight=False)}
+
+
 def method_textures(ws: Workspace, cfg: PipelineConfig, avatar, methods: list[str], gt_verts_src=None
                     ) -> tuple[dict[str, tuple[np.ndarray, torch.Tensor]], list[str]]:
     """{method: (texture (T, T, 3) uint8, verts (1, V, 3) in the source camera)} for the methods that apply, and
@@ -160,26 +171,27 @@ def method_textures(ws: Workspace, cfg: PipelineConfig, avatar, methods: list[st
     photo = PhotoView(read_rgb(ws.rgb(fit.frame)), read_mask(ws.segm(fit.frame)), fit.verts_cam, fit.K)
     T = int(avatar.texture.shape[0])
     classic_cfg = cfg.avatar.classic
+    variants = method_variants(classic_cfg)
+    parts = body_parts(body.model)
+
+    def complete(view: PhotoView, config):
+        return classic_texture([view], avatar.layout, body.model.rest_vertices, config, parts=parts)
+
     out, notes = {}, []
     with torch.no_grad():
-        base = None
         for method in methods:
             if method == "classic":
                 out[method] = (avatar.texture, fit.verts_cam)
-            elif method in ("flat", "mirror"):
-                if base is None or method == "mirror":
-                    variant = classic_cfg if method == "flat" else _replace(classic_cfg, use_front_back=False)
-                    res = classic_texture([photo], avatar.layout, body.model.rest_vertices, variant)
-                    base = base or res
-                tex = _flat_texture(res.unwrapped, T) if method == "flat" else _to_uint8(res.completed.texture)
-                out[method] = (tex, fit.verts_cam)
+            elif method == "flat":
+                out[method] = (_flat_texture(complete(photo, variants["mirror"]).unwrapped, T), fit.verts_cam)
+            elif method in variants:
+                out[method] = (_to_uint8(complete(photo, variants[method]).completed.texture), fit.verts_cam)
             elif method == "classic-gtfit":
                 if gt_verts_src is None:
                     notes.append("classic-gtfit: no ground-truth body for this person (real data); skipped")
                     continue
                 gt_photo = PhotoView(photo.image, photo.mask, gt_verts_src, fit.K)
-                res = classic_texture([gt_photo], avatar.layout, body.model.rest_vertices, classic_cfg)
-                out[method] = (_to_uint8(res.completed.texture), gt_verts_src)
+                out[method] = (_to_uint8(complete(gt_photo, classic_cfg).completed.texture), gt_verts_src)
             elif method == "neural":
                 notes.append("neural: no trained checkpoint for this body is configured (avatar.checkpoint); "
                              "skipped" if not cfg.avatar.checkpoint else

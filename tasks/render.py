@@ -76,7 +76,8 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
 
     def frames() -> Iterator[np.ndarray]:
         for t in range(verts.shape[0]):
-            r = render_textured(verts[t:t + 1], K, faces, layout, texture, size, bg, rasterizer)
+            r = render_textured(verts[t:t + 1], K, faces, layout, texture, size, bg, rasterizer, rc.shading,
+                                rc.supersample)
             yield r.to_uint8()[0, ..., :3]
 
     video = Path(out) if out is not None else ws.renders_dir / "video.mp4"
@@ -85,7 +86,8 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
     written = []
     if with_views:
         framed, K_view = framing_camera(fit.verts_cam, size, fill=rc.fill)
-        v = views(framed, K_view, layout, texture, size, bg, rasterizer, faces)
+        v = views(framed, K_view, layout, texture, size, bg, rasterizer, faces, shading=rc.shading,
+                  supersample=max(2, rc.supersample))
         for name, r in (("front", v.front), ("back", v.back), ("side", v.side)):
             written.append(write_png(ws.renders_dir / f"{name}.png", r.to_uint8()[0, ..., :3]))
     return RenderResult(video, written, info.num_frames, (info.height, info.width), rc.fps,
@@ -119,5 +121,5 @@ def render(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                              "video": ws.rel(result.video)})
 
 
-STAGE = Stage(name="render", version="1", after=("avatar",), sections=("body", "avatar", "render"),
+STAGE = Stage(name="render", version="2", after=("avatar",), sections=("body", "avatar", "render"),
               inputs=render_inputs, run=render, tools=("torch", "av"))
