@@ -85,3 +85,13 @@ class MissingCheckpointError(CheckpointError, MissingModelError):
 
 class DatasetError(DinarError):
     """A prepared DINAR dataset folder (rgb/, segm/, smplx/) is missing files or holds none."""
+
+
+class UnsafeWorkspaceError(DinarError):
+    """A person workspace under the runs folder is (or holds) a symbolic link: writing or cleaning there could touch
+    files outside the runs folder, so the person is refused."""
+
+
+class RunsBusyError(DinarError):
+    """Another run holds the runs folder's lock (``RUNS/.dinar.lock``): two runs on one folder would redo and
+    overwrite each other's work."""

@@ -155,6 +155,18 @@ class ExportConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How a run uses the machine and the runs folder (not part of any stage's cache key)."""
+
+    threads: int | Literal["auto"] = "auto"
+    """Threads of torch/OpenMP/BLAS per process: `auto` = this process's CPUs shared between the run's workers,
+    reduced to what other running work leaves free (`tasks.threads`), chosen when each stage starts; or a number."""
+    lock_timeout: float = 5.0
+    """Seconds a run waits for another run on the same runs folder to release ``RUNS/.dinar.lock`` before it
+    refuses with `RunsBusyError`."""
+
+
+@dataclass
 class PipelineConfig:
     """Everything a run needs, section by section. A stage's cache key hashes only its own sections."""
 
@@ -169,6 +181,7 @@ class PipelineConfig:
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 class ConfigError(ValueError):
