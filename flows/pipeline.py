@@ -133,10 +133,14 @@ def _finish(runs: Path, stage_list: list[str], counts: dict, ignored: list | Non
     summary = summarize(statuses)
     summary.update(counts)
     summary.setdefault("skipped_failed", 0)
-    if refused:
+    if refused:  # workspaces refused before any stage ran (a symbolic link): failures of their own
+        names = {r["person"] for r in refused}
+        listed = {st["person"] for st in statuses}
         summary["failures"] += refused
-        summary["with_failures"] += len(refused)
-        summary["persons"] += len(refused)
+        summary["with_failures"] = len({f["person"] for f in summary["failures"]})
+        summary["persons"] += len(names - listed)
+        summary["complete"] -= sum(1 for st in statuses if st["person"] in names
+                                   and all(r["status"] == DONE for r in st["stages"].values()))
     summary["report"] = str(write_report(runs))
     summary["runs"] = str(runs)
     summary["ignored"] = [i.as_dict() for i in ignored or []]

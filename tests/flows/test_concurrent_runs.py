@@ -1,0 +1,35 @@
+"""Two `dinar run` on one folder at the same time, as two real CLI processes (each with its own temporary Prefect
+server): the runs folder's lock makes the second wait for the first, which then finds every stage fresh, so each
+stage runs once in total."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DINAR = [sys.executable, "-c", "from flows.cli import main; main()"]
+
+
+def test_two_concurrent_runs_execute_each_stage_once(tmp_path, samples_dir):
+    photos, runs = tmp_path / "photos", tmp_path / "runs"
+    photos.mkdir()
+    for name in ("sports2d_1.png", "sports2d_2.png"):
+        shutil.copy(samples_dir / name, photos / name)
+    cmd = DINAR + ["run", str(photos), "--out", str(runs), "--until", "segment", "--set", "runtime.lock_timeout=600"]
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PREFECT_HOME=str(tmp_path / f"prefect-{i}"))
+        env.pop("PREFECT_API_URL", None)
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    executions = {}
+    for manifest in runs.glob("*/manifest.json"):
+        for stage, rec in json.loads(manifest.read_text())["stages"].items():
+            executions[(manifest.parent.name, stage)] = rec["executions"]
+    assert executions == {(p, s): 1 for p in ("sports2d_1", "sports2d_2") for s in ("ingest", "segment")}
+    assert sum("4 stage runs executed" in out for out in outputs) == 1, outputs
