@@ -9,7 +9,7 @@ the threads of a parallel region wait at every barrier for the one the scheduler
 
 where ``cpus`` = ``len(os.sched_getaffinity(0))`` (a container's or taskset's limit, not the machine's count),
 ``workers`` = the run's worker processes (``DINAR_WORKERS``, set by the Dask task runner; 1 otherwise) and
-``others`` = the runnable threads of the machine besides this one, sampled for ~0.1 s from ``/proc/stat``
+``others`` = the runnable threads of the machine besides this one, sampled for ~30 ms from ``/proc/stat``
 (``procs_running``; the 1-minute load average where there is no ``/proc``: it lags by a minute, so it only serves
 as a fallback). It is chosen when a stage starts (`apply_threads`, called by `tasks.runner.run_stage`, so it holds
 inside Dask worker processes too) and recorded in the stage's manifest ``versions``.
@@ -41,7 +41,7 @@ def run_workers() -> int:
         return 1
 
 
-def other_load(samples: int = 5, interval: float = 0.02) -> float:
+def other_load(samples: int = 4, interval: float = 0.01) -> float:
     """Runnable threads on the machine besides the calling one (mean of a few samples of ``procs_running``)."""
     counts = []
     for i in range(samples):
@@ -78,13 +78,23 @@ class ThreadChoice:
                 "others_running": None if self.others is None else round(self.others, 2)}
 
 
+_recent: dict = {}
+_REUSE_S = 1.0
+"""Stages that start within this many seconds of the last decision (short stages of one person) reuse it."""
+
+
 def decide_threads(setting: int | str = "auto", workers: int | None = None) -> ThreadChoice:
     workers = workers or run_workers()
     cpus = usable_cpus()
     if setting != "auto":
         return ThreadChoice(max(1, int(setting)), str(setting), cpus, workers, None)
+    last = _recent.get((cpus, workers))
+    if last is not None and time.monotonic() - last[0] < _REUSE_S:
+        return last[1]
     others = other_load()
-    return ThreadChoice(choose_threads(cpus, workers, others), "auto", cpus, workers, others)
+    choice = ThreadChoice(choose_threads(cpus, workers, others), "auto", cpus, workers, others)
+    _recent[(cpus, workers)] = (time.monotonic(), choice)
+    return choice
 
 
 def apply_threads(setting: int | str = "auto", workers: int | None = None) -> ThreadChoice:
