@@ -191,7 +191,7 @@ class Workspace:
             raise UnsafeWorkspaceError(
                 f"the workspace {self.root} is or holds a symbolic link ({shown}); the pipeline writes and deletes "
                 f"files there and will not follow a link out of the runs folder",
-                fix=f"remove the link(s) (rm, not rm -r) and run again, or give --out a folder of its own")
+                fix="remove the link(s) (rm, not rm -r) and run again, or give --out a folder of its own")
 
     def remove_stale(self, folder: Path, pattern: str, keep: set[str]) -> list[Path]:
         """Delete the files of `folder` (one of this workspace's folders) matching `pattern` whose names are not in

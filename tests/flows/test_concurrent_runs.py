@@ -1,6 +1,6 @@
-"""Two `dinar run` on one folder at the same time, as two real CLI processes (each with its own temporary Prefect
-server): the runs folder's lock makes the second wait for the first, which then finds every stage fresh, so each
-stage runs once in total."""
+"""Two `dinar run` on one folder at the same time, as two real CLI processes (both talking to the test harness's
+Prefect server, as two commands on a machine with ``PREFECT_API_URL`` set would): the runs folder's lock makes the
+second wait for the first, and it then finds every stage fresh, so each stage runs once in total."""
 
 import json
 import os
@@ -9,20 +9,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 DINAR = [sys.executable, "-c", "from flows.cli import main; main()"]
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_two_concurrent_runs_execute_each_stage_once(tmp_path, samples_dir):
+    from prefect.settings import PREFECT_API_URL
+
     photos, runs = tmp_path / "photos", tmp_path / "runs"
     photos.mkdir()
     for name in ("sports2d_1.png", "sports2d_2.png"):
         shutil.copy(samples_dir / name, photos / name)
     cmd = DINAR + ["run", str(photos), "--out", str(runs), "--until", "segment", "--set", "runtime.lock_timeout=600"]
     procs = []
-    for i in range(2):
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PREFECT_HOME=str(tmp_path / f"prefect-{i}"))
-        env.pop("PREFECT_API_URL", None)
+    for _ in range(2):
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PREFECT_API_URL=PREFECT_API_URL.value())
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
     outputs = [p.communicate(timeout=900)[0] for p in procs]
