@@ -163,7 +163,11 @@ def fresh_summary(photos: Path, out: Path, cfg: PipelineConfig, until: str | Non
     skipped = 0
     for person in found.persons:
         ws = Workspace(Path(out) / person.person)
-        if ws.root.is_symlink() or not ws.config_path.is_file() or ws.config_path.read_text() != config_text:
+        try:
+            ws.check_safe()  # a linked workspace goes through the flow, which refuses it by name
+        except UnsafeWorkspaceError:
+            return None
+        if not ws.config_path.is_file() or ws.config_path.read_text() != config_text:
             return None
         if ws.read_manifest().get("sources") != [str(Path(s).resolve()) for s in person.sources]:
             return None
