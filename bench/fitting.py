@@ -22,15 +22,26 @@ CASES = [("smplx", 1, 1), ("smplx", 2, 1), ("smplx", 2, 3), ("anny", 1, 1), ("an
 """(backend, torch threads, frames fitted in one batch)."""
 
 
-def _case(backend: str, threads: int, frames: int) -> dict:
+def _case(backend: str, threads: int | str, frames: int) -> dict:
+    """One fit; `threads` a number, or ``auto`` for the pipeline's thread rule (`tasks.threads`). With
+    ``DINAR_BENCH_QUICK`` set, a few optimiser steps per stage only (to check that a benchmark runs)."""
+    import os
     import resource
     import time
+    from dataclasses import replace
 
     import torch
 
-    torch.set_num_threads(threads)
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
+    if threads == "auto":
+        from tasks.threads import apply_threads
+
+        rule = apply_threads("auto").as_dict()
+        threads = rule["threads"]
+    else:
+        rule = None
+        torch.set_num_threads(int(threads))
     from dinar_core.fitting import FitConfig, fit_body
     from tests.helpers.fitting_scenes import joint_errors, make_scene, natural_pose, place
 
@@ -56,12 +67,14 @@ def _case(backend: str, threads: int, frames: int) -> dict:
             0.05, 0.95)
     scenes = make_scene(body, place(body, v, size), size, seed=1)
     t0 = time.perf_counter()
-    fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * frames,
-                   FitConfig(share_shape=False))  # different bodies batched
+    cfg = FitConfig(share_shape=False)  # different bodies batched
+    if os.environ.get("DINAR_BENCH_QUICK"):
+        cfg = replace(cfg, camera_iterations=2, body_iterations=1, detail_iterations=1)
+    fit = fit_body(body, [s.keypoints for s in scenes], [s.mask for s in scenes], [size] * frames, cfg)
     seconds = time.perf_counter() - t0
     pa = joint_errors(fit, scenes)
     return {
-        "backend": backend, "threads": threads, "frames": frames, "vertices": int(fit.vertices.shape[1]),
+        "backend": backend, "threads": threads, "thread_rule": rule, "frames": frames, "vertices": int(fit.vertices.shape[1]),
         "model_load_s": round(load, 2), "fit_s": round(seconds, 2), "s_per_photo": round(seconds / frames, 2),
         "stages": [{"name": s.name, "steps": s.iterations, "evaluations": s.evaluations,
                     "seconds": round(s.seconds, 2), "final_loss": round(s.losses[-1], 3)} for s in fit.stages],
@@ -85,4 +98,5 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_case(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))
+    print(json.dumps(_case(sys.argv[1], sys.argv[2] if sys.argv[2] == "auto" else int(sys.argv[2]),
+                           int(sys.argv[3]))))

@@ -120,3 +120,13 @@ class EvalDataError(MultiViewDataError):
     """A person or one of its views cannot be evaluated: the source view is not one of its cameras, no view shows
     a torso, the person is absent from a view, a view's size differs from its calibration, or ground truth that a
     measurement needs is missing. Recorded for that person or view; the others are evaluated."""
+
+
+class UnsafeWorkspaceError(DinarError):
+    """A person workspace under the runs folder is (or holds) a symbolic link: writing or cleaning there could touch
+    files outside the runs folder, so the person is refused."""
+
+
+class RunsBusyError(DinarError):
+    """Another run holds the runs folder's lock (``RUNS/.dinar.lock``): two runs on one folder would redo and
+    overwrite each other's work."""

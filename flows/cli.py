@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from dinar_core.errors import DinarError
 from flows.cli_common import app, command, console, esc, fail, out_console
 from flows.settings import configure_prefect, flow_run_settings, has_real_server
 
@@ -26,25 +27,9 @@ SET_HELP = "Override one value: section.key=value, e.g. fit.ftol=1e-7 (repeatabl
 
 
 def _task_runner(workers: int, dask_address: Optional[str]):
-    """Threads (one at a time) for a single worker; a Dask cluster for several workers or a given scheduler."""
-    if workers <= 1 and not dask_address:
-        from prefect.task_runners import ThreadPoolTaskRunner
+    from flows.runners import task_runner  # threads, or Dask workers with the thread rule (flows/runners.py)
 
-        return ThreadPoolTaskRunner(max_workers=1)
-    from prefect_dask import DaskTaskRunner
-
-    if dask_address:
-        return DaskTaskRunner(address=dask_address)
-    # One thread per worker process and per-library thread pools split between the workers, so N workers on N
-    # cores do not oversubscribe them.
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    import logging
-
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                          "dashboard_address": None, "silence_logs": logging.ERROR})
+    return task_runner(workers, dask_address)
 
 
 def _with_progress(run, stages: list[str], persons: int):
@@ -70,6 +55,9 @@ def _with_progress(run, stages: list[str], persons: int):
         try:
             with flow_run_settings():
                 return run()
+        except DinarError as exc:  # e.g. RunsBusyError: another run holds the runs folder
+            console.print(f"[red]{type(exc).__name__}:[/red] {esc(str(exc))}")
+            raise typer.Exit(3)
         finally:
             PROGRESS_HOOKS.remove(hook)
 
@@ -80,8 +68,11 @@ def _print_summary(summary: dict) -> None:
                   f"{summary.get('executed', 0)} stage runs executed (the rest were cached).")
     for f in summary["failures"]:
         console.print(f"  [red]{esc(f['person'])}[/red] / {esc(f['stage'])}: {esc(str(f['error']))}")
-    for path in summary.get("ignored", []):
-        console.print(f"  [dim]ignored (not a photo): {esc(str(path))}[/dim]")
+    for item in summary.get("ignored", []):
+        console.print(esc(f"  ignored ({item['reason']}): {item['path']}"), style="dim")
+    if summary.get("skipped_failed"):
+        console.print(f"{summary['skipped_failed']} failed person(s) not retried: their photos, config and code are "
+                      f"unchanged since they failed (`dinar rerun --failed` retries them)")
     console.print(f"results: [bold]{esc(summary['runs'])}[/bold]")
     from tasks.discover import find_workspaces
 
@@ -237,7 +228,9 @@ def serve(
 
     console.print(f"serving deployment [bold]{esc(name)}[/bold] on {esc(os.environ['PREFECT_API_URL'])} with cron "
                   f"{esc(repr(cron))}")
-    process_folder.serve(name=name, cron=cron, parameters={
+    from flows.runners import serve_concurrency
+
+    process_folder.serve(name=name, cron=cron, concurrency_limit=serve_concurrency(), parameters={
         "photos": str(photos.resolve()), "out": str(out.resolve()), "config": cfg, "until": until})
 
 

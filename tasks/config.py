@@ -190,6 +190,18 @@ class EvalConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How a run uses the machine and the runs folder (not part of any stage's cache key)."""
+
+    threads: int | Literal["auto"] = "auto"
+    """Threads of torch/OpenMP/BLAS per process: `auto` = this process's CPUs shared between the run's workers,
+    reduced to what other running work leaves free (`tasks.threads`), chosen when each stage starts; or a number."""
+    lock_timeout: float = 5.0
+    """Seconds a run waits for another run on the same runs folder to release ``RUNS/.dinar.lock`` before it
+    refuses with `RunsBusyError`."""
+
+
+@dataclass
 class PipelineConfig:
     """Everything a run needs, section by section. A stage's cache key hashes only its own sections."""
 
@@ -205,6 +217,7 @@ class PipelineConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 def _apply_file(cfg: PipelineConfig, path: str | os.PathLike) -> PipelineConfig:

@@ -59,10 +59,7 @@ def ingest(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         first = errors[0]
         raise type(first)(f"none of the {len(sources)} photos of {ws.person} could be read; first: {first}")
     # Frames whose photo is gone (or no longer decodes) must not linger for the next stages.
-    keep = {p.name for p in outputs}
-    for stale in ws.rgb_dir.glob("*.png"):
-        if stale.name not in keep:
-            stale.unlink()
+    ws.remove_stale(ws.rgb_dir, "*.png", keep={p.name for p in outputs})  # never through a symbolic link
     return StageOutput(outputs=outputs, warnings=warns, info={"frames": info})
 
 

@@ -9,6 +9,7 @@ recorded output still exists with the recorded hash; otherwise it runs the stage
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -19,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from dinar_core.errors import DinarError
 from tasks import config as config_mod
 from tasks.config import PipelineConfig
+from tasks.threads import ThreadChoice, apply_threads
 from tasks.workspace import (
     BLOCKED,
     DONE,
@@ -73,17 +76,30 @@ class StageOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-class StageFailed(RuntimeError):
-    """Raised by the Prefect task wrapper after a failure was recorded, so Prefect marks the task failed."""
+# errno values of I/O hiccups worth a retry (a network file system, a busy device); anything else (ENAMETOOLONG,
+# EACCES, ENOENT, EISDIR, EROFS, ENOSPC, ...) fails the same way when retried two seconds later.
+TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.EAGAIN, errno.EWOULDBLOCK, errno.ETIMEDOUT, errno.ESTALE,
+                              errno.EINTR, errno.EBUSY, errno.ECONNRESET, errno.ECONNABORTED, errno.ENETUNREACH,
+                              errno.EHOSTUNREACH})
 
 
-def _tool_versions(dists: tuple[str, ...]) -> dict:
-    versions = {"python": platform.python_version()}
+def is_transient(exc: BaseException) -> bool:
+    """True for an I/O error that may pass on its own (retried); False for bad input (`DinarError`), bugs and
+    deterministic OS errors (not retried, and not rerun by `dinar run` while the stage's inputs are unchanged)."""
+    if isinstance(exc, DinarError) or not isinstance(exc, OSError):
+        return False
+    return isinstance(exc, (TimeoutError, InterruptedError, BlockingIOError)) or exc.errno in TRANSIENT_ERRNOS
+
+
+def _tool_versions(dists: tuple[str, ...], threads: ThreadChoice | None = None) -> dict:
+    versions: dict = {"python": platform.python_version()}
     for name in ("dinar-pipeline", *dists):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
+    if threads is not None:
+        versions["threads"] = threads.as_dict()
     return versions
 
 
@@ -122,6 +138,19 @@ def stage_is_fresh(stage: Stage, ws: Workspace, cfg: PipelineConfig) -> bool:
         return False
 
 
+def failed_unchanged(stage: Stage, ws: Workspace, cfg: PipelineConfig) -> dict | None:
+    """The failure record of `stage` when rerunning it would fail the same way: it failed on a non-transient error
+    under the cache key it would have now (same input bytes, config sections and stage version). None otherwise (a
+    transient failure, a changed input, a key that cannot be computed)."""
+    record = ws.read_manifest()["stages"].get(stage.name, {})
+    if record.get("status") != FAILED or not record.get("cache_key") or record.get("error", {}).get("transient", True):
+        return None
+    try:
+        return record if cache_key(stage, ws, cfg) == record["cache_key"] else None
+    except Exception:
+        return None
+
+
 def _record(ws: Workspace, stage: str, entry: dict) -> None:
     manifest = ws.read_manifest()
     previous = manifest["stages"].get(stage, {})
@@ -133,6 +162,7 @@ def _record(ws: Workspace, stage: str, entry: dict) -> None:
 def prepare_person(person_dir: Path, sources: list[Path], cfg: PipelineConfig) -> Workspace:
     """Create the workspace, record its source photos and write the resolved ``config.yaml``."""
     ws = Workspace(Path(person_dir))
+    ws.check_safe()  # a workspace that is, or holds, a symbolic link is refused before anything is written
     ws.root.mkdir(parents=True, exist_ok=True)
     clean_temporaries(ws.root)
     manifest = ws.read_manifest()
@@ -155,6 +185,7 @@ def run_stage(
     A stage error is recorded in the manifest and returned; with `reraise` the original exception is raised
     after it is recorded (so a Prefect task fails with it and its retry condition can look at its type)."""
     ws = Workspace(Path(person_dir))
+    ws.check_safe()  # (raises before anything is recorded: the manifest may be behind the link)
     manifest = ws.read_manifest()
     for upstream in stage.after:
         up = manifest["stages"].get(upstream, {}).get("status")
@@ -176,10 +207,11 @@ def run_stage(
     if not force and is_fresh(record, key, ws):
         return StageOutcome(ws.person, stage.name, DONE, False, record.get("seconds", 0.0),
                             warnings=record.get("warnings", []))
+    threads = apply_threads(cfg.runtime.threads)
     try:
         result = stage.run(ws, cfg)
     except Exception as exc:
-        outcome = _fail(ws, stage, exc, key, t0)
+        outcome = _fail(ws, stage, exc, key, t0, threads)
         if reraise:
             raise
         return outcome
@@ -192,7 +224,7 @@ def run_stage(
         "error": None,
         "warnings": list(result.warnings),
         "info": result.info,
-        "versions": _tool_versions(stage.tools),
+        "versions": _tool_versions(stage.tools, threads),
         "finished": now_iso(),
         "_executed": True,
     })
@@ -203,6 +235,8 @@ def record_crash(person_dir: Path, stage: str, exc: BaseException) -> None:
     """Record a failure that happened outside `run_stage` (a worker process that died, a stage that could not be
     imported), unless `run_stage` already recorded this attempt's failure."""
     ws = Workspace(Path(person_dir))
+    if ws.root.is_symlink():  # never write through a link (prepare_person refuses such a workspace)
+        return
     rec = ws.read_manifest()["stages"].get(stage, {})
     if rec.get("status") == FAILED and rec.get("error", {}).get("message") == str(exc):
         return
@@ -211,11 +245,12 @@ def record_crash(person_dir: Path, stage: str, exc: BaseException) -> None:
                         "warnings": [], "finished": now_iso(), "_executed": True})
 
 
-def _fail(ws: Workspace, stage: Stage, exc: BaseException, key: str | None, t0: float) -> StageOutcome:
+def _fail(ws: Workspace, stage: Stage, exc: BaseException, key: str | None, t0: float,
+          threads: ThreadChoice | None = None) -> StageOutcome:
     seconds = round(time.perf_counter() - t0, 3)
-    error = {"type": type(exc).__name__, "message": str(exc),
+    error = {"type": type(exc).__name__, "message": str(exc), "transient": is_transient(exc),
              "traceback": "".join(traceback.format_exception(exc))[-4000:]}
     _record(ws, stage.name, {"status": FAILED, "cache_key": key, "outputs": {}, "seconds": seconds,
-                             "error": error, "warnings": [], "versions": _tool_versions(stage.tools),
+                             "error": error, "warnings": [], "versions": _tool_versions(stage.tools, threads),
                              "finished": now_iso(), "_executed": True})
     return StageOutcome(ws.person, stage.name, FAILED, True, seconds, error=f"{error['type']}: {error['message']}")

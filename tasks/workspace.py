@@ -18,13 +18,22 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from dinar_core.errors import UnsafeWorkspaceError
 from dinar_core.fileio import TMP_MARK, atomic_target
 
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
 
+LOCK = ".dinar.lock"
+REPORT = "report.html"
+RESERVED_NAMES = frozenset({REPORT, LOCK, MANIFEST, CONFIG, MANIFEST + ".corrupt"})
+"""Names the runs folder itself uses (case-insensitively): never person ids."""
+MAX_ID_BYTES = 100
+"""A person or frame id is at most this many bytes of UTF-8: file names built from it (``<id>_keypoints.json``, a
+temporary ``.<id>_keypoints.tmp-<pid>.json``) stay well under the 255-byte limit of common file systems."""
+
 # Stage statuses, as shown by `dinar status`.
-DONE, FAILED, BLOCKED, SKIPPED, PENDING = "done", "failed", "blocked", "skipped", "pending"
+DONE, FAILED, BLOCKED, PENDING = "done", "failed", "blocked", "pending"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -49,11 +58,18 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
 
 
 def clean_temporaries(root: Path) -> list[Path]:
-    """Delete temporary files a killed run left under `root`; returns what was removed."""
-    removed = []
-    if root.exists():
-        for p in root.rglob(f"*{TMP_MARK}*"):
-            if p.is_file():
+    """Delete temporary files a killed run left under `root`; returns what was removed.
+
+    Never follows a symbolic link: a `root` that is a link is left alone, linked folders inside it are not entered
+    (a link named like a temporary is removed as a link, its target untouched)."""
+    removed: list[Path] = []
+    root = Path(root)
+    if root.is_symlink() or not root.is_dir():
+        return removed
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in (*dirs, *files):  # (links to folders are listed in `dirs`, not entered)
+            p = Path(folder) / name
+            if TMP_MARK in name and (p.is_symlink() or p.is_file()):
                 p.unlink()
                 removed.append(p)
     return removed
@@ -73,33 +89,43 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 _UNSAFE = re.compile(r"[^\w.\-]+", flags=re.UNICODE)
 
 
-def safe_id(name: str, fallback: str = "person") -> str:
+def _cut_bytes(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` bytes of UTF-8, on a character boundary."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def safe_id(name: str, fallback: str = "person", max_bytes: int = MAX_ID_BYTES) -> str:
     """A file-system-safe id from a file or folder name.
 
     Unicode letters and digits are kept (NFC-normalised), path separators, ``..``, whitespace, control and other
-    characters become ``_``; leading dots are dropped (no hidden files, no ``..``); at most 100 characters.
+    characters become ``_``; leading dots are dropped (no hidden files, no ``..``); at most `max_bytes` bytes of
+    UTF-8 (cut on a character boundary). A name the runs folder uses itself (`RESERVED_NAMES`, e.g. a photo
+    ``report.html.png``) has its dots replaced (``report_html``).
     """
     text = unicodedata.normalize("NFC", str(name))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else "_" for ch in text)
     text = _UNSAFE.sub("_", text)
     text = re.sub(r"\.{2,}", "_", text)
     text = text.strip("._ ")
-    text = re.sub(r"_+", "_", text)[:100].rstrip("._")
+    text = _cut_bytes(re.sub(r"_+", "_", text), max_bytes).rstrip("._")
+    if text.lower() in RESERVED_NAMES:
+        text = text.replace(".", "_")
     return text or fallback
 
 
-def unique_ids(names: list[str]) -> list[str]:
+def unique_ids(names: list[str], max_bytes: int = MAX_ID_BYTES) -> list[str]:
     """`safe_id` of each name, with ``-2``, ``-3``... suffixes where two names map to one id (case-insensitively,
-    so the layout also works on case-insensitive file systems)."""
-    seen: dict[str, int] = {}
+    so the layout also works on case-insensitive file systems); a suffixed id still fits in `max_bytes`."""
+    seen: set[str] = set()
     out = []
     for name in names:
-        base = safe_id(name)
+        base = safe_id(name, max_bytes=max_bytes)
         candidate, n = base, 1
         while candidate.lower() in seen:
             n += 1
-            candidate = f"{base}-{n}"
-        seen[candidate.lower()] = 1
+            suffix = f"-{n}"
+            candidate = _cut_bytes(base, max_bytes - len(suffix)) + suffix
+        seen.add(candidate.lower())
         out.append(candidate)
     return out
 
@@ -152,6 +178,35 @@ class Workspace:
         if not self.rgb_dir.is_dir():
             return []
         return sorted(p.stem for p in self.rgb_dir.glob("*.png") if TMP_MARK not in p.name)
+
+    def check_safe(self) -> None:
+        """Raise `UnsafeWorkspaceError` when the workspace is, or holds, a symbolic link (anything written or deleted
+        through it could be outside the runs folder). Runs before every stage; costs one walk of the workspace."""
+        links = [self.root] if self.root.is_symlink() else []
+        if not links and self.root.is_dir():
+            for folder, dirs, files in os.walk(self.root, followlinks=False):
+                links += [Path(folder) / n for n in (*dirs, *files) if (Path(folder) / n).is_symlink()]
+        if links:
+            shown = ", ".join(str(p) for p in links[:3]) + (f" and {len(links) - 3} more" if len(links) > 3 else "")
+            raise UnsafeWorkspaceError(
+                f"the workspace {self.root} is or holds a symbolic link ({shown}); the pipeline writes and deletes "
+                f"files there and will not follow a link out of the runs folder",
+                fix="remove the link(s) (rm, not rm -r) and run again, or give --out a folder of its own")
+
+    def remove_stale(self, folder: Path, pattern: str, keep: set[str]) -> list[Path]:
+        """Delete the files of `folder` (one of this workspace's folders) matching `pattern` whose names are not in
+        `keep`. Raises `UnsafeWorkspaceError` instead when the workspace holds a symbolic link (the files could be
+        someone else's); never deletes outside the workspace."""
+        self.check_safe()
+        folder = Path(folder)
+        if not folder.resolve().is_relative_to(self.root.resolve()):
+            raise UnsafeWorkspaceError(f"{folder} is not inside the workspace {self.root}", fix="report this bug")
+        removed = []
+        for stale in folder.glob(pattern):
+            if stale.name not in keep and stale.is_file():
+                stale.unlink()
+                removed.append(stale)
+        return removed
 
     def rel(self, path: Path) -> str:
         return Path(path).relative_to(self.root).as_posix()

@@ -100,3 +100,30 @@ def test_reraise_records_then_raises(person):
     with pytest.raises(OSError):
         run_stage(replace(COPY, run=boom), ws.root, PipelineConfig(), reraise=True)
     assert ws.stage_record("copy")["status"] == "failed"
+
+
+def test_threads_are_recorded_and_failures_are_classified(person):
+    from tasks.runner import failed_unchanged
+
+    ws, src = person
+    cfg = override(PipelineConfig(), {"runtime": {"threads": 1}})
+    run_stage(COPY, ws.root, cfg)
+    threads = ws.stage_record("copy")["versions"]["threads"]
+    assert threads["threads"] == 1 and threads["setting"] == "1" and threads["cpus"] >= 1
+
+    def bad(ws, cfg):
+        raise ValueError("deterministic")
+
+    broken = replace(COPY, run=bad)
+    run_stage(broken, ws.root, cfg, force=True)
+    assert ws.stage_record("copy")["error"]["transient"] is False
+    assert failed_unchanged(broken, ws, cfg) is not None  # same input: `dinar run` will not retry it
+    src.write_text("fixed photo")
+    assert failed_unchanged(broken, ws, cfg) is None  # changed input: it will
+
+    def flaky(ws, cfg):
+        raise OSError(5, "Input/output error")
+
+    run_stage(replace(COPY, run=flaky), ws.root, cfg, force=True)
+    assert ws.stage_record("copy")["error"]["transient"] is True
+    assert failed_unchanged(replace(COPY, run=flaky), ws, cfg) is None
