@@ -21,12 +21,14 @@ from dinar_core.keypoints.openpose import (
     HAND_NAMES,
     Keypoints2D,
     OpenPoseImport,
+    load_openpose_json,
     read_openpose_json,
 )
 
 __all__ = [
     "BODY_25", "BODY_25_EDGES", "BODY_25_NAMES", "FACE_POINTS", "HAND_EDGES", "HAND_NAMES", "CropBox",
-    "FullImageDetector", "Keypoints2D", "OpenPoseImport", "crop_box", "detect_in_box", "read_openpose_json",
+    "FullImageDetector", "Keypoints2D", "OpenPoseImport", "crop_box", "detect_in_box", "load_openpose_json",
+    "read_openpose_json",
 ]
 
 
