@@ -5,9 +5,10 @@ Every loader of a user-supplied or downloaded file (SMPL-X model files, DINAR fi
 
 * :func:`load_pickle`: an allow-listed unpickler. It builds numpy arrays, dtypes and scalars, plain containers and
   (when the kind allows it) scipy sparse matrices (densified) and torch tensors; any other global is refused with
-  the kind's ``unsafe`` error, which names the object and says how to convert the file. Before unpickling, the
-  opcode stream is scanned (:mod:`pickletools`): at most ``max_ops`` opcodes, no sets or extension codes, so the
-  objects it can create are bounded; array constructors check their declared size; afterwards the result is
+  the kind's ``unsafe`` error, which names the object and says how to convert the file. Before unpickling a file
+  over ``PRESCAN_ABOVE`` bytes, its opcode stream is scanned (without building objects): at most ``max_ops``
+  opcodes, no sets or extension codes, so the objects it can create are bounded (a smaller file creates at most
+  one object per byte); array constructors check their declared size; afterwards the result is
   walked (iteratively: shared references are counted each time they are reached, so a "billion laughs" DAG hits
   ``max_items``) with a depth limit, and every array's dtype is checked (no object, void or structured dtypes).
 * :func:`load_npz`: reads an ``.npz`` without pickle: each wanted member's declared uncompressed size (zip info),
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import pickle
 import pickletools
 import zipfile
@@ -299,92 +301,147 @@ _FORBIDDEN_OPS = {"EMPTY_SET", "ADDITEMS", "FROZENSET", "EXT1", "EXT2", "EXT4", 
                   "BINPERSID", "NEXT_BUFFER", "READONLY_BUFFER"}
 
 
-def _prescan(fh, kind: FileKind, path) -> None:
-    """Walk the opcode stream once (no objects built): bounded opcode count, no forbidden opcodes."""
-    n = 0
-    try:
-        for op, _arg, _pos in pickletools.genops(fh):
-            n += 1
-            if n > kind.max_ops:
-                raise kind.limit(path, f"more than {kind.max_ops:,} pickle opcodes")
-            if op.name in _FORBIDDEN_OPS:
-                raise kind.unreadable(path, f"pickle opcode {op.name}, which a {kind.format} never holds")
-    except DinarError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - genops raises ValueError, EOFError, struct errors ... on bad streams
-        raise kind.unreadable(path, f"{type(exc).__name__}: {str(exc)[:160]}") from None
+def _opcode_table() -> list:
+    """Per opcode byte: None (unknown), 'stop', 'forbidden:<NAME>', ('fixed', n), ('len', n) (an n-byte
+    little-endian length, then that many bytes) or ('line', k) (k newline-terminated text arguments)."""
+    table: list = [None] * 256
+    for op in pickletools.opcodes:
+        arg, code = op.arg, ord(op.code.encode("latin1"))
+        if op.name in _FORBIDDEN_OPS:
+            table[code] = f"forbidden:{op.name}"
+        elif op.name == "STOP":
+            table[code] = "stop"
+        elif arg is None:
+            table[code] = ("fixed", 0)
+        elif arg.n >= 0:
+            table[code] = ("fixed", arg.n)
+        elif arg.n == pickletools.UP_TO_NEWLINE:  # GLOBAL / INST: two lines (module, name)
+            table[code] = ("line", 2 if arg.name == "stringnl_noescape_pair" else 1)
+        elif arg.n == pickletools.TAKEN_FROM_ARGUMENT1:
+            table[code] = ("len", 1)
+        elif arg.n == pickletools.TAKEN_FROM_ARGUMENT4 or arg.n == pickletools.TAKEN_FROM_ARGUMENT4U:
+            table[code] = ("len", 4)
+        elif arg.n == pickletools.TAKEN_FROM_ARGUMENT8U:
+            table[code] = ("len", 8)
+    return table
+
+
+_OPCODES = _opcode_table()
+
+
+PRESCAN_ABOVE = 1 * MB
+"""Files up to this size are unpickled without the opcode scan: at most one object per byte, < ~250 MB."""
+
+
+def _prescan(data, kind: FileKind, path) -> None:
+    """Walk the opcode stream once without building objects (``data``: bytes or an mmap): at most
+    ``kind.max_ops`` opcodes, none of ``_FORBIDDEN_OPS``, well-formed to its STOP. So the unpickler that follows
+    creates a bounded number of objects."""
+    pos, end, ops, table = 0, len(data), 0, _OPCODES
+    while True:
+        if pos >= end:
+            raise kind.unreadable(path, f"the pickle stream ends without STOP after {ops:,} opcodes")
+        entry = table[data[pos]]
+        ops += 1
+        if ops > kind.max_ops:
+            raise kind.limit(path, f"more than {kind.max_ops:,} pickle opcodes")
+        if entry is None:
+            raise kind.unreadable(path, f"unknown pickle opcode {data[pos]:#04x} at byte {pos}")
+        pos += 1
+        if entry == "stop":
+            return
+        if isinstance(entry, str):
+            raise kind.unreadable(path, f"pickle opcode {entry[10:]}, which a {kind.format} never holds")
+        how, n = entry
+        if how == "fixed":
+            pos += n
+        elif how == "len":
+            pos += n + int.from_bytes(data[pos:pos + n], "little")
+        else:
+            for _ in range(n):
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    raise kind.unreadable(path, "a pickle text argument without its newline")
+                pos = nl + 1
+
+
+def _leaf(node, kind: FileKind, path, torch) -> None:
+    """Check one non-container value of the unpickled tree."""
+    if node is None or isinstance(node, (bool, float, str, bytes)):
+        return
+    if isinstance(node, int):
+        if abs(node) >= 1 << 63:
+            raise kind.unreadable(path, f"an integer of {node.bit_length()} bits")
+        return
+    if isinstance(node, np.ndarray):
+        _check_dtype(node.dtype)
+        return
+    if isinstance(node, np.generic):
+        if node.dtype.kind not in _ALLOWED_KINDS:
+            raise kind.unreadable(path, f"a scalar of dtype {node.dtype}")
+        return
+    if torch is not None and isinstance(node, torch.Tensor):
+        return
+    raise kind.unreadable(path, f"an object of type {type(node).__name__}")
 
 
 def _walk(obj, kind: FileKind, budget: _Budget, path):
-    """Check the unpickled tree iteratively (depth, item count, leaf types) and densify sparse stand-ins."""
+    """Check the unpickled tree iteratively: depth, items (each container's length is counted every time it is
+    reached, so shared references add up), leaf types, array bytes (once per array); sparse stand-ins are
+    densified in place."""
     import sys
 
     torch = sys.modules.get("torch") if kind.torch_tensors else None
-    seen_arrays: set[int] = set()
+    seen: set[int] = set()
     items = 0
-    stack = [(obj, 0)]
-
-    def fix(value):
-        return _densify(value, budget) if isinstance(value, _SparseStandIn) else value
-
+    containers = (dict, list, tuple)
+    if isinstance(obj, _SparseStandIn):
+        obj = _densify(obj, budget)
+    stack = [(obj, 0)] if isinstance(obj, containers) else []
+    if not stack:
+        _leaf(obj, kind, path, torch)
     while stack:
         node, depth = stack.pop()
-        items += 1
+        if depth >= kind.max_depth:
+            raise kind.limit(path, f"containers nested deeper than {kind.max_depth}")
+        items += len(node)
         if items > kind.max_items:
             raise kind.limit(path, f"more than {kind.max_items:,} objects (shared references count each time)")
-        if depth > kind.max_depth:
-            raise kind.limit(path, f"containers nested deeper than {kind.max_depth}")
-        if node is None or isinstance(node, (bool, float, str, bytes)):
-            continue
-        if isinstance(node, int):
-            if abs(node) >= 1 << 63:
-                raise kind.unreadable(path, f"an integer of {node.bit_length()} bits")
-            continue
-        if isinstance(node, np.ndarray):
-            _check_dtype(node.dtype)
-            if id(node) not in seen_arrays:  # counted as float32 at least: what the loaders convert it to
-                seen_arrays.add(id(node))
-                budget.spend(node.size * max(node.itemsize, 4), "an array")
-            continue
-        if isinstance(node, np.generic):
-            if node.dtype.kind not in _ALLOWED_KINDS:
-                raise kind.unreadable(path, f"a scalar of dtype {node.dtype}")
-            continue
-        if torch is not None and isinstance(node, torch.Tensor):
-            if id(node) not in seen_arrays:
-                seen_arrays.add(id(node))
-                budget.spend(node.numel() * node.element_size(), "a tensor")
-            continue
         if isinstance(node, dict):
-            for key in list(node):
+            for key in node:
                 if not isinstance(key, (str, bytes, int)):
                     raise kind.unreadable(path, f"a dict key of type {type(key).__name__}")
-                value = node[key] = fix(node[key])
+            pairs = list(node.items())
+        else:
+            pairs = list(enumerate(node))
+        for key, value in pairs:
+            if isinstance(value, containers):
                 stack.append((value, depth + 1))
-            continue
-        if isinstance(node, list):
-            for i, value in enumerate(node):
-                node[i] = value = fix(value)
-                stack.append((value, depth + 1))
-            continue
-        if isinstance(node, tuple):
-            if any(isinstance(v, _SparseStandIn) for v in node):
-                raise kind.unreadable(path, "a sparse matrix inside a tuple")
-            stack.extend((v, depth + 1) for v in node)
-            continue
-        raise kind.unreadable(path, f"an object of type {type(node).__name__}")
-    return fix(obj)
+                continue
+            if isinstance(value, _SparseStandIn):
+                if isinstance(node, tuple):
+                    raise kind.unreadable(path, "a sparse matrix inside a tuple")
+                node[key] = value = _densify(value, budget)
+            _leaf(value, kind, path, torch)
+            if id(value) not in seen and (isinstance(value, np.ndarray)
+                                          or torch is not None and isinstance(value, torch.Tensor)):
+                seen.add(id(value))
+                size = value.size if isinstance(value, np.ndarray) else value.numel()
+                budget.spend(size * max(value.itemsize if isinstance(value, np.ndarray) else value.element_size(),
+                                        4), "an array")
+    return obj
 
 
 def load_pickle(path: str | Path, kind: FileKind):
     """Unpickle ``path`` with the allow-list and limits of ``kind`` (see the module docstring)."""
     path = Path(path)
-    check_file(path, kind)
+    size = check_file(path, kind)
     budget = _Budget(kind.max_array_bytes)
     try:
         with path.open("rb") as fh:
-            _prescan(fh, kind, path)
-            fh.seek(0)
+            if size > PRESCAN_ABOVE:
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    _prescan(data, kind, path)
             obj = _SafeUnpickler(fh, kind, budget).load()
         return _walk(obj, kind, budget, path)
     except _Refused as exc:

@@ -71,16 +71,17 @@ def load_motion(path: str | Path, fps: float | None = None, num_body_joints: int
 # ----------------------------------------------------------------------------------------------------------------
 # DINAR's animation pickle
 # ----------------------------------------------------------------------------------------------------------------
-MAX_FRAMES = 200_000
-"""Longest motion accepted (~1.9 hours at 30 fps): a longer file is refused before its frames are built."""
+MAX_FRAMES = 100_000
+"""Longest motion accepted (~55 minutes at 30 fps): a longer file is refused before its frames are built."""
 
 ANIMATION_PICKLE = FileKind(
     label="motion file", format="animation pickle", error=MotionError, unsafe=UnsafeMotionError,
     too_large=MotionLimitError, fix="give DINAR's animation pickle: a dict with 'body_params_list'",
     unsafe_fix="give DINAR's animation pickle: plain dicts of numpy arrays or torch tensors",
-    max_file_bytes=256 * MB, max_array_bytes=1 * GB, max_ops=20 * MAX_FRAMES, max_items=20 * MAX_FRAMES,
+    max_file_bytes=64 * MB, max_array_bytes=1 * GB, max_ops=130 * MAX_FRAMES, max_items=8 * MAX_FRAMES,
     max_depth=8, torch_tensors=True)
-"""DINAR's animation pickles: a dict of per-frame dicts of (1, N) arrays or tensors."""
+"""DINAR's animation pickles: a dict of per-frame dicts of (1, N) arrays or tensors (~500 bytes, ~125 pickle
+opcodes and 6 container items per frame)."""
 
 AMASS_NPZ = FileKind(
     label="motion file", format=".npz", error=MotionError, unsafe=UnsafeMotionError, too_large=MotionLimitError,
