@@ -42,6 +42,7 @@ DINAR_LEYE_POSE = (-0.23671481, -0.14406434, 0.10868622)
 
 NUM_VERTS = 10475
 NUM_JOINTS = 55
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -160,6 +161,7 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
                                   fix=f"use SMPLX_NEUTRAL.pkl etc. from {DOWNLOAD_URL}")
     return {str(k): v for k, v in data.items() if isinstance(v, np.ndarray) and v.dtype.kind in "biuf"}
 
+
 def check_smplx_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The SMPL-X arrays of ``path`` (10,475 vertices, 55 joints, hands, face), checked; else WrongModelFileError.
 
@@ -168,7 +170,11 @@ def check_smplx_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     limit ModelFileLimitError. Returns the required arrays (float arrays finite, index arrays in range).
     """
     path = Path(path)
-    data = _load_arrays(path)
+    return check_smplx_arrays(_load_arrays(path), path)
+
+
+def check_smplx_arrays(data: Mapping[str, np.ndarray], path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """:func:`check_smplx_model_file`'s checks on arrays already loaded from ``path`` (named in the errors)."""
     keys = set(data.keys())
     v_template = np.asarray(data["v_template"]) if "v_template" in keys else None
     if v_template is not None and v_template.shape == (6890, 3):
@@ -192,7 +198,7 @@ def check_smplx_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if len(shapedirs) != 3 or shapedirs[:2] != (NUM_VERTS, 3) or shapedirs[2] < 20:
         raise WrongModelFileError(f"{path}: shapedirs has shape {shapedirs}, expected ({NUM_VERTS}, 3, >=20)",
                                   fix=f"use the SMPL-X model files from {DOWNLOAD_URL}")
-    if np.shape(data["posedirs"])[-1] != 486:
+    if np.shape(data["posedirs"])[-1:] != (486,):
         raise WrongModelFileError(f"{path}: posedirs has shape {np.shape(data['posedirs'])}, expected (..., 486)",
                                   fix=f"use the SMPL-X model files from {DOWNLOAD_URL}")
     return _check_values(path, {k: data[k] for k in _REQUIRED})
@@ -207,8 +213,8 @@ def _check_values(path: Path, data: dict[str, np.ndarray]) -> dict[str, np.ndarr
     for key, value in data.items():
         if value.dtype.kind not in "biuf":
             raise bad(f"{key} has dtype {value.dtype}, not numbers")
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise bad(f"{key} contains NaN or infinite values")
+        if value.dtype.kind == "f" and not (np.isfinite(value).all() and np.abs(value).max(initial=0) <= F32_MAX):
+            raise bad(f"{key} contains NaN, infinite or beyond-float32 values (smplx computes in float32)")
     f, lmk, dyn = data["f"], data["lmk_faces_idx"], data["dynamic_lmk_faces_idx"]
     shapes_ok = (f.ndim == 2 and f.shape[1] == 3 and len(f) > 0 and lmk.ndim == 1
                  and data["lmk_bary_coords"].shape == (len(lmk), 3) and dyn.ndim == 2 and dyn.shape[1] == 17
