@@ -252,7 +252,7 @@ def mutated_zip(draw, members: dict[str, bytes], npy: bool = True, member_mutato
         elif op == "rename":
             members[draw(st.sampled_from(["poses.npy", "x.npy", name + "x", "../evil.npy"]))] = members.pop(name)
         elif op == "bomb":
-            members[name] = members[name][:128] + bytes(draw(st.sampled_from([1 << 20, 1 << 25])))
+            members[name] = members[name][:128] + bytes(draw(st.sampled_from([1 << 16, 1 << 22])))
     buf = io.BytesIO()
     compression = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
     with zipfile.ZipFile(buf, "w", compression) as zf:
