@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, strategies as st
 
 from dinar_core.compat.checkpoint import read_checkpoint
-from tests.fuzz.conftest import fuzz_settings, run_decoder, scratch_file
+from tests.fuzz.conftest import decode_file, fuzz_settings
 from tests.fuzz.mutators import mutated_bytes, mutated_pickle, mutated_zip
 
 
@@ -37,7 +37,6 @@ def _member_mutator(seed: bytes):
 @given(data=st.one_of(mutated_zip(MEMBERS, npy=False, member_mutator=_member_mutator),
                       mutated_bytes(LEGACY_SEED)))
 def test_fuzz_checkpoint(data):
-    with scratch_file(data, "ddpm-epoch=24.ckpt") as path:
-        result = run_decoder(read_checkpoint, path)
+    result = decode_file(read_checkpoint, data, "ddpm-epoch=24.ckpt")
     if result is not None:
         assert all(isinstance(v, torch.Tensor) for v in result.state_dict.values())

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from dinar_core.body.dinar_pickle import read_dinar_pickle, to_dinar_dict
 from dinar_core.body.smplx_model import SMPLXParams
-from tests.fuzz.conftest import fuzz_settings, run_decoder, scratch_file
+from tests.fuzz.conftest import decode_file, fuzz_settings
 from tests.fuzz.mutators import mutated_pickle
 
 _params = SMPLXParams.zeros(1)
@@ -23,8 +23,7 @@ SEEDS = [pickle.dumps(_plain, protocol=4), pickle.dumps({"result": {"smplx": _pl
 @fuzz_settings
 @given(data=st.sampled_from(SEEDS).flatmap(mutated_pickle))
 def test_fuzz_dinar_pickle(data):
-    with scratch_file(data, "frame.pkl") as path:
-        result = run_decoder(read_dinar_pickle, path)
+    result = decode_file(read_dinar_pickle, data, "frame.pkl")
     if result is not None:
         result.params.validate()
         assert all(torch.isfinite(v).all() for v in (result.params.betas, result.params.transl))

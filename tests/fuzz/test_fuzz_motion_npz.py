@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 from dinar_core.motion import Motion, load_motion
-from tests.fuzz.conftest import fuzz_settings, run_decoder, scratch_file
+from tests.fuzz.conftest import decode_file, fuzz_settings
 from tests.fuzz.mutators import mutated_zip, npz_members
 
 
@@ -31,7 +31,7 @@ SEEDS = [
 @fuzz_settings
 @given(data=st.sampled_from(SEEDS).flatmap(mutated_zip))
 def test_fuzz_motion_npz(data):
-    with scratch_file(data, "motion.npz") as path:
-        result = run_decoder(load_motion, path)
+    result = decode_file(load_motion, data, "motion.npz")
     if result is not None:
-        assert isinstance(result, Motion) and np.isfinite(result.body_pose).all()
+        assert isinstance(result, Motion) and result.hand_format == "axis_angle"
+        assert result.num_frames >= 1 and np.isfinite(result.body_pose).all()

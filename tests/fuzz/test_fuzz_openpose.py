@@ -7,7 +7,7 @@ from hypothesis import given
 
 from dinar_core.keypoints import Keypoints2D, load_openpose_json
 from dinar_core.overlay import draw_overlay
-from tests.fuzz.conftest import fuzz_settings, run_decoder, scratch_file
+from tests.fuzz.conftest import decode_file, fuzz_settings
 from tests.fuzz.mutators import mutated_json
 
 
@@ -38,8 +38,7 @@ def _decode_and_draw(path):
 @fuzz_settings
 @given(data=mutated_json(SEED))
 def test_fuzz_openpose_json(data):
-    with scratch_file(data, "frame_keypoints.json") as path:
-        result = run_decoder(_decode_and_draw, path)
+    result = decode_file(_decode_and_draw, data, "frame_keypoints.json")
     if result is not None:
         for part in ("body", "left_hand", "right_hand", "face"):
             arr = getattr(result.keypoints, part)

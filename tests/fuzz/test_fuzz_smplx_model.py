@@ -12,7 +12,7 @@ import scipy.sparse
 from hypothesis import given, settings, strategies as st
 
 from dinar_core.body.smplx_model import _REQUIRED, check_smplx_arrays, check_smplx_model_file
-from tests.fuzz.conftest import FUZZ_EXAMPLES, fuzz_settings, run_decoder, scratch_file
+from tests.fuzz.conftest import FUZZ_EXAMPLES, decode_file, fuzz_settings, run_decoder
 from tests.fuzz.mutators import mutated_pickle, mutated_zip, npz_members
 from tests.helpers.synthetic_smplx import build_synthetic_smplx
 
@@ -44,15 +44,13 @@ NPZ_SEED = npz_members(_npz({k: v for k, v in _small_model().items() if k not in
 @fuzz_settings
 @given(data=st.sampled_from(PKL_SEEDS).flatmap(mutated_pickle))
 def test_fuzz_smplx_pickle(data):
-    with scratch_file(data, "SMPLX_NEUTRAL.pkl") as path:
-        run_decoder(check_smplx_model_file, path)
+    decode_file(check_smplx_model_file, data, "SMPLX_NEUTRAL.pkl")
 
 
 @fuzz_settings
 @given(data=mutated_zip(NPZ_SEED))
 def test_fuzz_smplx_npz(data):
-    with scratch_file(data, "SMPLX_NEUTRAL.npz") as path:
-        run_decoder(check_smplx_model_file, path)
+    decode_file(check_smplx_model_file, data, "SMPLX_NEUTRAL.npz")
 
 
 _ARRAYS = None
