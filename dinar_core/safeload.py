@@ -294,7 +294,15 @@ def _tensor_from_bytes(data: bytes):
 
     if not isinstance(data, bytes):
         raise _Refused("torch.storage._load_from_bytes without bytes", unsafe=False)
-    return torch.load(io.BytesIO(data), weights_only=True)
+    buf = io.BytesIO(data)
+    if zipfile.is_zipfile(buf):  # a stored torch archive declares about its own size; more is a bomb
+        with zipfile.ZipFile(buf) as zf:
+            declared = sum(i.file_size for i in zf.infolist())
+        if declared > 2 * len(data) + MB:
+            raise _Refused(f"an embedded tensor archive declaring {declared:,} bytes in {len(data):,}",
+                           unsafe=False, limit=True)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
 
 
 _FORBIDDEN_OPS = {"EMPTY_SET", "ADDITEMS", "FROZENSET", "EXT1", "EXT2", "EXT4", "INST", "OBJ", "PERSID",
@@ -330,7 +338,8 @@ _OPCODES = _opcode_table()
 
 
 PRESCAN_ABOVE = 1 * MB
-"""Files up to this size are unpickled without the opcode scan: at most one object per byte, < ~250 MB."""
+"""Files up to this size (and up to the kind's ``max_ops``) are unpickled without the opcode scan: they hold at most
+one opcode, so at most one object, per byte (< ~250 MB)."""
 
 
 def _prescan(data, kind: FileKind, path) -> None:
@@ -439,7 +448,7 @@ def load_pickle(path: str | Path, kind: FileKind):
     budget = _Budget(kind.max_array_bytes)
     try:
         with path.open("rb") as fh:
-            if size > PRESCAN_ABOVE:
+            if size > min(PRESCAN_ABOVE, kind.max_ops):  # (each opcode takes at least one byte)
                 with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
                     _prescan(data, kind, path)
             obj = _SafeUnpickler(fh, kind, budget).load()

@@ -89,11 +89,11 @@ def write_dinar_pickle(path: str | Path, params: SMPLXParams, gender: str = "neu
 
 
 def _as_row(key: str, value, source: str, dtype=np.float32) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
     try:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().double().numpy()
         arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError, OverflowError) as exc:
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
         raise DinarPickleError(f"{source}: {key} is not numeric ({type(value).__name__})") from exc
     if arr.ndim == 1:
         arr = arr[None]

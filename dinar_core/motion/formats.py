@@ -107,11 +107,11 @@ def _check_frames(path: Path, count: int) -> None:
 
 def _row(path: Path, frame: int, key: str, value) -> np.ndarray:
     """One per-frame value as a flat float32 vector; accepts (N,) or (1, N) arrays or tensors."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
     try:
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().float().numpy()
         arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, RuntimeError):
         raise MotionError(f"motion file {path}: frame {frame} '{key}' is not numeric ({type(value).__name__})",
                           fix="store numpy arrays or tensors shaped (1, N)") from None
     if arr.ndim == 2 and arr.shape[0] == 1:
