@@ -186,7 +186,8 @@ def _floats(path: Path, key: str, value) -> np.ndarray:
     if value.dtype.kind not in "biuf":
         raise MotionError(f"motion file {path}: '{key}' holds {value.dtype} values, not real numbers",
                           fix="store poses, translations, betas and frame rates as float arrays")
-    return value.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, which Motion refuses by name
+        return value.astype(np.float32)
 
 
 def _first(path: Path, key: str, value: np.ndarray):
