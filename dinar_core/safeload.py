@@ -180,6 +180,9 @@ def _sparse_class(fmt: str) -> type:
 
 
 _SPARSE = {fmt: _sparse_class(fmt) for fmt in ("csc", "csr")}
+MAX_SPARSE_DENSE_BYTES = 64 * MB
+"""Largest sparse matrix densified (SMPL-X's J_regressor, 55 x 10475, is 4.6 MB dense): scipy's ``toarray`` needs
+about twice this while converting."""
 
 
 def _densify(obj: _SparseStandIn, budget: _Budget) -> np.ndarray:
@@ -196,7 +199,11 @@ def _densify(obj: _SparseStandIn, budget: _Budget) -> np.ndarray:
     if data.dtype.kind not in "biuf" or indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu":
         raise _Refused(f"a {obj.FORMAT} sparse matrix of dtypes {data.dtype}/{indices.dtype}/{indptr.dtype}",
                        unsafe=False)
-    budget.spend(math.prod(shape) * 8, f"a dense {shape} sparse matrix")
+    dense = math.prod(shape) * 8
+    if dense > MAX_SPARSE_DENSE_BYTES:
+        raise _Refused(f"a {shape} sparse matrix ({dense:,} bytes dense, more than {MAX_SPARSE_DENSE_BYTES:,})",
+                       unsafe=False, limit=True)
+    budget.spend(dense, f"a dense {shape} sparse matrix")
     cls = scipy.sparse.csc_matrix if obj.FORMAT == "csc" else scipy.sparse.csr_matrix
     try:
         mat = cls((data, indices, indptr), shape=shape)

@@ -144,9 +144,10 @@ MODEL_FILE = FileKind(
     label="SMPL-X model file", format="pickle",
     fix=f"download the SMPL-X model files (SMPLX_NEUTRAL.pkl/.npz ...) again from {DOWNLOAD_URL}",
     error=WrongModelFileError, unsafe=UnsafeModelFileError, too_large=ModelFileLimitError,
-    max_file_bytes=2 * GB, max_array_bytes=2 * GB, max_ops=200_000, max_items=200_000, max_depth=8, sparse=True,
+    max_file_bytes=1 * GB, max_array_bytes=1 * GB, max_ops=200_000, max_items=200_000, max_depth=8, sparse=True,
     unsafe_fix="use the SMPL-X .npz files or the v1.1 .pkl files from the SMPL-X site; " + CHUMPY_CONVERT)
-"""SMPL-X model files: numpy arrays and scipy sparse matrices only (the real files are ~100-500 MB)."""
+"""SMPL-X model files: numpy arrays and scipy sparse matrices only (the real files are ~100-300 MB; their arrays
+~250 MB as float64)."""
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:

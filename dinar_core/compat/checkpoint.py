@@ -150,14 +150,16 @@ def _raise_unreadable(path: Path, err: Exception) -> None:
             "`torch.save({'state_dict': torch.load(p, weights_only=False)['state_dict']}, 'weights.ckpt')`",
         ) from err
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK"):
-        if zipfile.is_zipfile(path):
+        try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-            if not any(n.endswith("data.pkl") for n in names):
-                raise NotACheckpointError(
-                    f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside)",
-                    fix="point the config at DINAR's ddpm-epoch=24.ckpt (unzip the download first if it is an archive)",
-                ) from err
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            names = None  # a damaged archive: truncated below
+        if names is not None and not any(n.endswith("data.pkl") for n in names):
+            raise NotACheckpointError(
+                f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside)",
+                fix="point the config at DINAR's ddpm-epoch=24.ckpt (unzip the download first if it is an archive)",
+            ) from err
         raise TruncatedCheckpointError(
             f"{path} ({path.stat().st_size} bytes) is a truncated or corrupted PyTorch checkpoint ({msg})",
             fix="download ddpm-epoch=24.ckpt again (the full file is about 2.5 GB) and check its size",
