@@ -253,7 +253,9 @@ class _SafeUnpickler(pickle.Unpickler):
 
     # -- wrapped constructors
     def _dtype(self, obj, align=False, copy=False):
-        return _check_dtype(np.dtype(obj, bool(align), bool(copy)))
+        # always a fresh copy: the BUILD that follows in the stream must never alter numpy's shared builtin dtypes
+        # (a crafted state can still set flags on this copy; arrays of such a dtype fail _check_dtype in _walk)
+        return _check_dtype(np.dtype(obj, bool(align), True))
 
     def _reconstruct(self, subtype, shape, dtype):
         if subtype is not _NDARRAY_TOKEN:
