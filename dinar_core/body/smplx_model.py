@@ -214,7 +214,8 @@ def _check_values(path: Path, data: dict[str, np.ndarray]) -> dict[str, np.ndarr
     for key, value in data.items():
         if value.dtype.kind not in "biuf":
             raise bad(f"{key} has dtype {value.dtype}, not numbers")
-        if value.dtype.kind == "f" and not (np.isfinite(value).all() and np.abs(value).max(initial=0) <= F32_MAX):
+        # min/max need no temporary copy of the array; NaN fails both comparisons, +-inf and beyond-float32 one
+        if value.dtype.kind == "f" and value.size and not (-F32_MAX <= value.min() and value.max() <= F32_MAX):
             raise bad(f"{key} contains NaN, infinite or beyond-float32 values (smplx computes in float32)")
     f, lmk, dyn = data["f"], data["lmk_faces_idx"], data["dynamic_lmk_faces_idx"]
     shapes_ok = (f.ndim == 2 and f.shape[1] == 3 and len(f) > 0 and lmk.ndim == 1

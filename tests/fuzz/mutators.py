@@ -101,8 +101,9 @@ def mutated_pickle(draw, seed: bytes, max_ops: int = 4) -> bytes:
             chunks[i], chunks[j] = chunks[j], chunks[i]
         elif op == "insert":
             chunks.insert(i, _opcode_chunks(draw))
-        elif op == "repeat":
-            chunks.insert(i, b"".join(chunks[i:i + draw(st.integers(1, 6))]) * draw(st.integers(2, 2000)))
+        elif op == "repeat":  # at most ~4 MB: bombs made of small opcodes, not big files (unit tests cover those)
+            run = b"".join(chunks[i:i + draw(st.integers(1, 6))])
+            chunks.insert(i, run * min(draw(st.integers(2, 2000)), max(2, (4 << 20) // max(1, len(run)))))
     data = b"".join(chunks)
     if draw(st.booleans()) and draw(st.booleans()):
         data = draw(mutated_bytes(data, max_ops=2))
