@@ -5,10 +5,12 @@ Every loader of a user-supplied or downloaded file (SMPL-X model files, DINAR fi
 
 * :func:`load_pickle`: an allow-listed unpickler. It builds numpy arrays, dtypes and scalars, plain containers and
   (when the kind allows it) scipy sparse matrices (densified) and torch tensors; any other global is refused with
-  the kind's ``unsafe`` error, which names the object and says how to convert the file. Before unpickling a file
-  over ``PRESCAN_ABOVE`` bytes, its opcode stream is scanned (without building objects): at most ``max_ops``
-  opcodes, no sets or extension codes, so the objects it can create are bounded (a smaller file creates at most
-  one object per byte); array constructors check their declared size; afterwards the result is
+  the kind's ``unsafe`` error, which names the object and says how to convert the file. Before unpickling, the
+  opcode stream is scanned (without building objects): at most ``max_ops`` opcodes, memo indices below that (CPython
+  grows its memo table to the index given), no sets or extension codes, so the objects it can create are bounded;
+  the file is unpickled from a memory map (a declared length cannot make a read allocate more than the file);
+  arrays are built by stand-ins that check the bytes against the declared shape and dtype (numpy's own
+  ``__setstate__`` never sees the file's state); afterwards the result is
   walked (iteratively: shared references are counted each time they are reached, so a "billion laughs" DAG hits
   ``max_items``) with a depth limit, and every array's dtype is checked (no object, void or structured dtypes).
 * :func:`load_npz`: reads an ``.npz`` without pickle: each wanted member's declared uncompressed size (zip info),
@@ -27,6 +29,7 @@ Converting an old chumpy-style SMPL-X pickle (once, in a trusted environment wit
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import mmap
@@ -161,6 +164,58 @@ class _Budget:
                            unsafe=False, limit=True)
 
 
+class _DtypeStandIn:
+    """What the pickle's ``numpy.dtype(...)`` builds: the type string, and the byte order from the BUILD that follows.
+    numpy's own ``dtype.__setstate__`` never sees the file's state (a crafted one sets flags and sizes that make
+    numpy allocate gigabytes)."""
+
+    def __init__(self, obj):
+        if not isinstance(obj, str) or len(obj) > 16:
+            raise _Refused(f"a dtype given as {type(obj).__name__} {str(obj)[:20]!r}", unsafe=False)
+        self.dtype = _check_dtype(np.dtype(obj))
+
+    def __setstate__(self, state):
+        order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
+        if order in ("<", ">") and self.dtype.byteorder != "|":
+            self.dtype = self.dtype.newbyteorder(order)
+
+
+def _real_dtype(dtype) -> np.dtype:
+    if not isinstance(dtype, _DtypeStandIn):
+        raise _Refused(f"an array whose dtype is a {type(dtype).__name__}", unsafe=False)
+    return dtype.dtype
+
+
+class _ArrayStandIn:
+    """What ``_reconstruct`` builds; its ``__setstate__`` (numpy's array state: version, shape, dtype, Fortran
+    order, raw bytes) makes the real array with the declared size checked against the bytes given."""
+
+    def __init__(self, budget: "_Budget"):
+        self.budget, self.array = budget, None
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise _Refused("an array state that is not numpy's", unsafe=False)
+        shape, dtype, fortran, raw = state[-4:]
+        dt = _real_dtype(dtype)
+        count = _count(shape)
+        if not isinstance(raw, bytes) or len(raw) != count * dt.itemsize:
+            raise _Refused(f"an array of shape {shape} {dt} without its {count * dt.itemsize:,} bytes",
+                           unsafe=False)
+        self.budget.check(len(raw), "an array")
+        flat = np.frombuffer(raw, dt, count=count).copy()
+        self.array = flat.reshape(shape, order="F" if fortran else "C")
+
+
+def _resolve(value):
+    """An array stand-in as its array (refused when its state never came)."""
+    if isinstance(value, _ArrayStandIn):
+        if value.array is None:
+            raise _Refused("an array without its data", unsafe=False)
+        return value.array
+    return value
+
+
 class _SparseStandIn:
     """Collects a pickled scipy sparse matrix's state; :func:`_densify` turns it into a checked dense array."""
 
@@ -190,7 +245,7 @@ def _densify(obj: _SparseStandIn, budget: _Budget) -> np.ndarray:
 
     state = getattr(obj, "state", None) or {}
     shape = state.get("_shape", state.get("shape"))
-    arrays = [state.get(k) for k in ("data", "indices", "indptr")]
+    arrays = [_resolve(state.get(k)) for k in ("data", "indices", "indptr")]
     if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in arrays) or not (
             isinstance(shape, tuple) and len(shape) == 2 and all(isinstance(s, int) and s >= 0 for s in shape)):
         raise _Refused(f"a {obj.FORMAT} sparse matrix without data/indices/indptr arrays and a 2-D shape",
@@ -253,25 +308,21 @@ class _SafeUnpickler(pickle.Unpickler):
 
     # -- wrapped constructors
     def _dtype(self, obj, align=False, copy=False):
-        # always a fresh copy: the BUILD that follows in the stream must never alter numpy's shared builtin dtypes
-        # (a crafted state can still set flags on this copy; arrays of such a dtype fail _check_dtype in _walk)
-        return _check_dtype(np.dtype(obj, bool(align), True))
+        return _DtypeStandIn(obj)
 
     def _reconstruct(self, subtype, shape, dtype):
         if subtype is not _NDARRAY_TOKEN:
             raise _Refused(f"an array of type {getattr(subtype, '__name__', subtype)!r}")
-        dt = _check_dtype(np.dtype(dtype))
-        self.budget.check(_count(shape) * dt.itemsize, "an array")
-        return np.ndarray.__new__(np.ndarray, shape, dt)
+        return _ArrayStandIn(self.budget)
 
     def _scalar(self, dtype, data=None):
-        dt = _check_dtype(np.dtype(dtype))
+        dt = _real_dtype(dtype)
         if not isinstance(data, bytes) or len(data) != dt.itemsize:
             raise _Refused(f"a {dt} scalar without its {dt.itemsize} bytes", unsafe=False)
         return np.frombuffer(data, dt)[0].copy()
 
     def _frombuffer(self, buf, dtype, shape, order="C"):
-        dt = _check_dtype(np.dtype(dtype))
+        dt = _real_dtype(dtype)
         n = _count(shape)
         self.budget.check(n * dt.itemsize, "an array")
         arr = np.frombuffer(buf, dt, count=n)
@@ -344,11 +395,19 @@ def _opcode_table() -> list:
 
 
 _OPCODES = _opcode_table()
+_PUT_CODES = {ord(op.code.encode("latin1")) for op in pickletools.opcodes if op.name in ("PUT", "BINPUT", "LONG_BINPUT")}
 
 
-PRESCAN_ABOVE = 1 * MB
-"""Files up to this size (and up to the kind's ``max_ops``) are unpickled without the opcode scan: they hold at most
-one opcode, so at most one object, per byte (< ~250 MB)."""
+def code_is_put(code: int) -> bool:
+    return code in _PUT_CODES
+
+
+def _text_int(data, pos: int) -> int:
+    nl = data.find(b"\n", pos)
+    try:
+        return int(bytes(data[pos:nl if nl >= 0 else pos + 24]))
+    except ValueError:
+        return 0  # not a number: the unpickler refuses it
 
 
 def _prescan(data, kind: FileKind, path) -> None:
@@ -371,6 +430,10 @@ def _prescan(data, kind: FileKind, path) -> None:
         if isinstance(entry, str):
             raise kind.unreadable(path, f"pickle opcode {entry[10:]}, which a {kind.format} never holds")
         how, n = entry
+        if code_is_put(data[pos - 1]):  # CPython's unpickler grows its memo table to the index: 4e9 -> 32 GB
+            index = int.from_bytes(data[pos:pos + n], "little") if how == "fixed" else _text_int(data, pos)
+            if index > kind.max_ops:
+                raise kind.limit(path, f"a pickle memo index of {index:,} (more than {kind.max_ops:,} opcodes)")
         if how == "fixed":
             pos += n
         elif how == "len":
@@ -413,6 +476,7 @@ def _walk(obj, kind: FileKind, budget: _Budget, path):
     seen: set[int] = set()
     items = 0
     containers = (dict, list, tuple)
+    obj = _resolve(obj)
     if isinstance(obj, _SparseStandIn):
         obj = _densify(obj, budget)
     stack = [(obj, 0)] if isinstance(obj, containers) else []
@@ -436,10 +500,11 @@ def _walk(obj, kind: FileKind, budget: _Budget, path):
             if isinstance(value, containers):
                 stack.append((value, depth + 1))
                 continue
-            if isinstance(value, _SparseStandIn):
+            if isinstance(value, (_SparseStandIn, _ArrayStandIn)):
                 if isinstance(node, tuple):
-                    raise kind.unreadable(path, "a sparse matrix inside a tuple")
-                node[key] = value = _densify(value, budget)
+                    raise kind.unreadable(path, "an array or sparse matrix inside a tuple")
+                value = _resolve(value)
+                node[key] = value = _densify(value, budget) if isinstance(value, _SparseStandIn) else value
             _leaf(value, kind, path, torch)
             if id(value) not in seen and (isinstance(value, np.ndarray)
                                           or torch is not None and isinstance(value, torch.Tensor)):
@@ -456,11 +521,13 @@ def load_pickle(path: str | Path, kind: FileKind):
     size = check_file(path, kind)
     budget = _Budget(kind.max_array_bytes)
     try:
-        with path.open("rb") as fh:
-            if size > min(PRESCAN_ABOVE, kind.max_ops):  # (each opcode takes at least one byte)
-                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                    _prescan(data, kind, path)
-            obj = _SafeUnpickler(fh, kind, budget).load()
+        # Unpickled from a memory map, never from a file object: BufferedReader.read(n) allocates n bytes before
+        # reading, so a FRAME or BINBYTES8 declaring 10 GB in a 300 KB file would cost 10 GB; mmap.read(n) is
+        # clipped to what the file holds.
+        with path.open("rb") as fh, (mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size
+                                     else contextlib.nullcontext(io.BytesIO(b""))) as data:
+            _prescan(data, kind, path)
+            obj = _SafeUnpickler(data, kind, budget).load()
         return _walk(obj, kind, budget, path)
     except _Refused as exc:
         raise _refusal(exc, kind, path) from None
