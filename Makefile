@@ -13,7 +13,7 @@ export PREFECT_RESULTS_PERSIST_BY_DEFAULT := false
 # Keep torch from oversubscribing the 2 cores when Dask runs several workers.
 export KMP_DUPLICATE_LIB_OK := TRUE
 
-.PHONY: setup demo test test-slow test-all bench eval server clean-venv
+.PHONY: setup demo test test-slow test-all fuzz bench eval server clean-venv
 
 # The environment, built once; the stamp changes only when pyproject.toml does.
 $(VENV)/.installed: pyproject.toml
@@ -42,6 +42,11 @@ test-slow: setup
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# The decoders' fuzz tests at full strength (tests/fuzz/conftest.py: seeded, 5 s and 1 GB per case); `make test`
+# runs the same tests with DINAR_FUZZ_EXAMPLES' default (200 per decoder).
+fuzz: setup
+	DINAR_FUZZ_EXAMPLES=100000 OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/fuzz
 
 bench: setup
 	$(PY) -m bench.run

@@ -59,6 +59,24 @@ class MotionError(DinarError):
     """A motion file has the wrong joint count, NaNs or no frames."""
 
 
+class UnsafeFileError(DinarError):
+    """The file asks to build an object that a data file of its kind never holds (unpickling it could run code, or
+    needs a library such as chumpy); nothing from it was loaded."""
+
+
+class FileLimitError(DinarError):
+    """The file, or what it decompresses or unpickles to, exceeds a size limit (a zip or pickle bomb, nesting too
+    deep, too many frames), checked before the memory is spent."""
+
+
+class UnsafeMotionError(MotionError, UnsafeFileError):
+    """A motion file that would build objects a motion never holds (code, foreign classes)."""
+
+
+class MotionLimitError(MotionError, FileLimitError):
+    """A motion file over a size limit (file, archive members, arrays, frames, nesting)."""
+
+
 class NotACheckpointError(CheckpointError):
     """The file is not a PyTorch checkpoint at all (an HTML download page, an image, a NumPy file ...)."""
 
@@ -69,6 +87,15 @@ class TruncatedCheckpointError(CheckpointError):
 
 class UnsupportedCheckpointObjectError(CheckpointError):
     """The checkpoint holds a Python object that safe (weights-only) loading refuses to build."""
+
+
+class UnsafeCheckpointError(UnsupportedCheckpointObjectError, UnsafeFileError):
+    """The checkpoint wants to call code (a function such as ``os.system``, or a module weights-only loading
+    blocks): it is not DINAR's checkpoint and must not be used."""
+
+
+class CheckpointLimitError(CheckpointError, FileLimitError):
+    """A checkpoint archive whose members declare more bytes than the file can hold (a zip bomb)."""
 
 
 class NotDinarCheckpointError(CheckpointError):
@@ -86,6 +113,15 @@ class MaskError(DinarError):
 class WrongModelFileError(MissingModelError):
     """A model file is where the config says, but it is not the expected kind (not a pickle/npz, an SMPL or SMPL-H
     file where SMPL-X is needed, arrays missing or of the wrong shape)."""
+
+
+class UnsafeModelFileError(WrongModelFileError, UnsafeFileError):
+    """A model file that would build objects a model file never holds (code; chumpy objects of old SMPL-X pickles,
+    which must be converted to plain arrays first)."""
+
+
+class ModelFileLimitError(WrongModelFileError, FileLimitError):
+    """A model file over a size limit (file, archive members, arrays, nesting)."""
 
 
 class MissingCheckpointError(CheckpointError, MissingModelError):

@@ -36,25 +36,74 @@ def draw_overlay(rgb: np.ndarray, mask: np.ndarray | None, keypoints: Keypoints2
     if keypoints is None:
         return out
     thick = max(1, round(max(rgb.shape[:2]) / 250))
-
-    def pt(row):
-        return int(round(float(row[0]))), int(round(float(row[1])))
-
+    canvas = _Canvas(out)
     body = keypoints.body
     for a, b in BODY_25_EDGES:
         if body[a, 2] > min_confidence and body[b, 2] > min_confidence:
-            cv2.line(out, pt(body[a]), pt(body[b]), _edge_colour(a, b), thick + 1, cv2.LINE_AA)
+            canvas.line(body[a], body[b], _edge_colour(a, b), thick + 1)
     for row in body:
         if row[2] > min_confidence:
-            cv2.circle(out, pt(row), thick + 2, (255, 255, 255), -1, cv2.LINE_AA)
+            canvas.dot(row, thick + 2, (255, 255, 255))
     for hand, colour in ((keypoints.left_hand, LEFT_COLOUR), (keypoints.right_hand, RIGHT_COLOUR)):
         for a, b in HAND_EDGES:
             if hand[a, 2] > min_confidence and hand[b, 2] > min_confidence:
-                cv2.line(out, pt(hand[a]), pt(hand[b]), colour, max(1, thick // 2), cv2.LINE_AA)
+                canvas.line(hand[a], hand[b], colour, max(1, thick // 2))
     for row in keypoints.face:
         if row[2] > min_confidence:
-            cv2.circle(out, pt(row), max(1, thick // 2), FACE_COLOUR, -1, cv2.LINE_AA)
+            canvas.dot(row, max(1, thick // 2), FACE_COLOUR)
     return out
+
+
+class _Canvas:
+    """Draws on an (H, W, 3) image with coordinates clipped to it first, so any finite or non-finite value costs
+    the same bounded time (OpenCV's own clipping is slow for coordinates of ~1e9 and overflows beyond int32)."""
+
+    def __init__(self, image: np.ndarray):
+        self.image = image
+        h, w = image.shape[:2]
+        self.rect = (0, 0, w, h)
+        self.reach = 4.0 * max(h, w) + 16  # beyond this a point is as good as infinitely far
+
+    def _xy(self, row) -> tuple[float, float] | None:
+        x, y = float(row[0]), float(row[1])
+        return (x, y) if np.isfinite(x) and np.isfinite(y) else None
+
+    def line(self, a, b, colour, thickness: int) -> None:
+        pa, pb = self._xy(a), self._xy(b)
+        if pa is None or pb is None:
+            return
+        pa, pb = _clip_segment(pa, pb, self.reach)
+        if pa is not None:
+            cv2.line(self.image, pa, pb, colour, thickness, cv2.LINE_AA)
+
+    def dot(self, row, radius: int, colour) -> None:
+        p = self._xy(row)
+        w, h = self.rect[2], self.rect[3]
+        if p is None or not (-radius <= p[0] <= w + radius and -radius <= p[1] <= h + radius):
+            return
+        cv2.circle(self.image, (int(round(p[0])), int(round(p[1]))), radius, colour, -1, cv2.LINE_AA)
+
+
+def _clip_segment(a: tuple[float, float], b: tuple[float, float], reach: float):
+    """The part of segment a-b inside the square |x|, |y| <= reach (Liang-Barsky), as int points; (None, None)
+    when it misses the square."""
+    (x0, y0), (x1, y1) = a, b
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0 + reach), (dx, reach - x0), (-dy, y0 + reach), (dy, reach - y0)):
+        if p == 0:
+            if q < 0:
+                return None, None
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return None, None
+    return ((int(round(x0 + t0 * dx)), int(round(y0 + t0 * dy))),
+            (int(round(x0 + t1 * dx)), int(round(y0 + t1 * dy))))
 
 
 MESH_COLOUR = (120, 255, 120)
@@ -72,14 +121,19 @@ def draw_fit_overlay(rgb: np.ndarray, points2d: np.ndarray, faces: np.ndarray, k
     if points2d.ndim != 2 or points2d.shape[1] != 2:
         raise ValueError(f"points2d must be (V, 2), got {points2d.shape}")
     layer = rgb.copy()
-    tris = np.round(points2d[faces[::max(1, every)]]).astype(np.int32)  # (F', 3, 2)
+    reach = 4.0 * max(rgb.shape[:2]) + 16
+    tris = points2d[faces[::max(1, every)]]  # (F', 3, 2)
+    tris = tris[np.isfinite(tris).all(axis=(1, 2))]
+    tris = np.round(np.clip(tris, -reach, reach)).astype(np.int32)  # clipped: bounded drawing time
     cv2.polylines(layer, list(tris), True, MESH_COLOUR, 1, cv2.LINE_AA)
     out = cv2.addWeighted(layer, alpha, rgb, 1.0 - alpha, 0.0)
     out = draw_overlay(out, None, keypoints)
     if detected is not None:
         size = max(3, round(max(rgb.shape[:2]) / 150))
+        h, w = rgb.shape[:2]
         for row in detected.body:
-            if row[2] > 0.1:
-                x, y = int(round(float(row[0]))), int(round(float(row[1])))
-                cv2.drawMarker(out, (x, y), (255, 0, 255), cv2.MARKER_TILTED_CROSS, size, 1, cv2.LINE_AA)
+            x, y = float(row[0]), float(row[1])
+            if row[2] > 0.1 and -size <= x <= w + size and -size <= y <= h + size:
+                cv2.drawMarker(out, (int(round(x)), int(round(y))), (255, 0, 255), cv2.MARKER_TILTED_CROSS, size, 1,
+                               cv2.LINE_AA)
     return out

@@ -8,7 +8,6 @@ of the stored photo. The overlay shows the tinted mask and the skeleton, hands a
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dinar_core.errors import KeypointsError, NoPersonError
-from dinar_core.keypoints import Keypoints2D, detect_in_box, read_openpose_json
+from dinar_core.keypoints import Keypoints2D, detect_in_box, load_openpose_json
 from dinar_core.overlay import draw_overlay
 from dinar_core.segmentation import mask_box
 from tasks.artifacts import (find_user_file, frame_source_stem, read_mask, read_rgb, remove_stale, write_keypoints,
@@ -111,11 +110,7 @@ def keypoints(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                     raise KeypointsError(f"no OpenPose JSON for frame {frame!r} in {c.openpose_dir} "
                                          f"(looked for {frame}_keypoints.json)",
                                          fix=f"add {frame}_keypoints.json or use keypoints.backend=mediapipe")
-                try:
-                    data = json.loads(Path(src).read_text("utf-8"))
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise KeypointsError(f"{src} is not valid JSON ({exc})", fix="re-export it from OpenPose")
-                imported = read_openpose_json(data, name=str(src))
+                imported = load_openpose_json(src)
                 scale = _ingest_scale(ws, frame)
                 kp = imported.keypoints.scaled(scale, scale) if scale != 1.0 else imported.keypoints
                 people = imported.people

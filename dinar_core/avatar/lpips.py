@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dinar_core.errors import MissingModelError, WrongModelFileError
+from dinar_core.errors import DinarError, MissingModelError, ModelFileLimitError, WrongModelFileError
+from dinar_core.safeload import GB, FileKind, torch_load
 
 # torchvision's VGG-16 ``features``: conv widths, 'M' = max pool; LPIPS taps relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
 _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
@@ -73,6 +74,12 @@ class LPIPSVGG(nn.Module):
         return total
 
 
+LPIPS_FILE = FileKind(label="LPIPS-VGG weights", format="PyTorch state dict", error=WrongModelFileError,
+                      too_large=ModelFileLimitError, max_file_bytes=1 * GB, max_array_bytes=1 * GB,
+                      fix="save lpips.LPIPS(net='vgg').state_dict() with torch.save")
+"""The LPIPS-VGG state dict (~60 MB), read weights-only."""
+
+
 def load_lpips_vgg(path: str | Path, device: torch.device | str = "cpu") -> LPIPSVGG:
     """LPIPS-VGG from a local state dict file (strict; ``scaling_layer`` buffers optional)."""
     path = Path(path)
@@ -84,12 +91,17 @@ def load_lpips_vgg(path: str | Path, device: torch.device | str = "cpu") -> LPIP
                 "(or set finetune.lpips_weights to null to finetune without the perceptual loss)",
         )
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        sd = torch_load(path, LPIPS_FILE)
+    except DinarError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any read failure means the wrong file
         raise WrongModelFileError(f"{path} is not a readable PyTorch state dict ({type(exc).__name__}: {exc})",
                                   fix="save lpips.LPIPS(net='vgg').state_dict() with torch.save") from exc
     if isinstance(sd, dict) and "state_dict" in sd:
         sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise WrongModelFileError(f"{path} holds a {type(sd).__name__}, not an LPIPS-VGG state dict",
+                                  fix="save lpips.LPIPS(net='vgg').state_dict() with torch.save")
     model = LPIPSVGG()
     own = model.state_dict()
     sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}

@@ -13,7 +13,6 @@ ignored here (``ltrb``, a pre-crop box, is returned separately). Anything else m
 
 from __future__ import annotations
 
-import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,8 @@ import torch
 
 from dinar_core.fileio import atomic_target
 from dinar_core.body.smplx_model import SMPLXParams
-from dinar_core.errors import DinarError
+from dinar_core.errors import DinarError, FileLimitError, UnsafeFileError
+from dinar_core.safeload import MB, FileKind, load_pickle
 
 WIDTHS = {"betas": 10, "expression": 10, "global_orient": 3, "body_pose": 63, "jaw_pose": 3,
           "left_hand_pose": 6, "right_hand_pose": 6, "transl": 3}
@@ -32,6 +32,21 @@ WIDTHS = {"betas": 10, "expression": 10, "global_orient": 3, "body_pose": 63, "j
 
 class DinarPickleError(DinarError):
     """An ``smplx/<frame>.pkl`` that DINAR could not read either (not a dict, a key missing, a wrong shape, NaN)."""
+
+
+class UnsafeDinarPickleError(DinarPickleError, UnsafeFileError):
+    """An ``smplx/<frame>.pkl`` that refers to code or classes a fit file never holds; nothing was loaded."""
+
+
+class DinarPickleLimitError(DinarPickleError, FileLimitError):
+    """An ``smplx/<frame>.pkl`` over a size limit (a fit file is ~1 KB)."""
+
+
+FIT_PICKLE = FileKind(label="", format="pickle", fix="re-run the fit stage to rewrite it", error=DinarPickleError,
+                      unsafe=UnsafeDinarPickleError, too_large=DinarPickleLimitError, max_file_bytes=4 * MB,
+                      max_array_bytes=16 * MB, max_ops=20_000, max_items=20_000, max_depth=8,
+                      unsafe_fix="write the file with plain dicts of numpy arrays (dinar_core.body.dinar_pickle)")
+"""DINAR fit pickles: plain dicts of numpy arrays (one frame, ~1 KB)."""
 
 
 @dataclass
@@ -73,26 +88,12 @@ def write_dinar_pickle(path: str | Path, params: SMPLXParams, gender: str = "neu
     return path
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays only: a fit file must not run arbitrary code."""
-
-    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict")}
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise DinarPickleError(f"the pickle refers to {module}.{name}, which a DINAR fit file never holds",
-                               fix="write the file with plain dicts of numpy arrays")
-
-
-def _as_row(key: str, value, source: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
+def _as_row(key: str, value, source: str, dtype=np.float32) -> np.ndarray:
     try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().double().numpy()
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
         raise DinarPickleError(f"{source}: {key} is not numeric ({type(value).__name__})") from exc
     if arr.ndim == 1:
         arr = arr[None]
@@ -142,7 +143,7 @@ def from_dinar_dict(data, source: str = "<dict>") -> DinarSMPLX:
         raise DinarPickleError(f"{source}: gender {gender!r} is not 'neutral', 'male' or 'female'")
     ltrb = None
     if data.get("ltrb") is not None:
-        ltrb = np.asarray(data["ltrb"], dtype=np.float64).reshape(-1)
+        ltrb = _as_row("ltrb", data["ltrb"], source, np.float64).reshape(-1)
         if ltrb.shape != (4,):
             raise DinarPickleError(f"{source}: ltrb has {ltrb.size} values, expected 4 (left, top, right, bottom)")
     return DinarSMPLX(SMPLXParams(**values, body_scale=body_scale), gender, ltrb)
@@ -150,16 +151,5 @@ def from_dinar_dict(data, source: str = "<dict>") -> DinarSMPLX:
 
 def read_dinar_pickle(path: str | Path) -> DinarSMPLX:
     """Read ``smplx/<frame>.pkl`` (numpy/plain objects only; a pickle that would import other code is refused)."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DinarPickleError(f"cannot read {path}: {exc}") from exc
-    try:
-        data = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except DinarPickleError as exc:
-        raise DinarPickleError(f"{path}: {exc}") from exc
-    except Exception as exc:
-        raise DinarPickleError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc})",
-                               fix="re-run the fit stage to rewrite it") from exc
+    data = load_pickle(path, FIT_PICKLE)
     return from_dinar_dict(data, source=str(path))

@@ -13,8 +13,8 @@ an explicit argument or the ``DINAR_SMPLX_MODELS`` environment variable (:func:`
 from __future__ import annotations
 
 import os
-import pickle
-from dataclasses import dataclass, fields
+import tempfile
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal, Mapping
 
@@ -23,7 +23,8 @@ import torch
 
 from dinar_core.body.base import BodyOutput, Keypoints3D, UVLayout, apply_keypoint_matrix, check_batch
 from dinar_core.body.joint_maps import SMPLX_JOINT_NAMES, smplx_keypoint_matrix
-from dinar_core.errors import MissingModelError, WrongModelFileError
+from dinar_core.errors import MissingModelError, ModelFileLimitError, UnsafeModelFileError, WrongModelFileError
+from dinar_core.safeload import CHUMPY_CONVERT, GB, FileKind, load_npz, load_pickle
 
 Gender = Literal["neutral", "male", "female"]
 ENV_VAR = "DINAR_SMPLX_MODELS"
@@ -41,6 +42,7 @@ DINAR_LEYE_POSE = (-0.23671481, -0.14406434, 0.10868622)
 
 NUM_VERTS = 10475
 NUM_JOINTS = 55
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -138,40 +140,42 @@ _REQUIRED = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights
              "lmk_bary_coords", "dynamic_lmk_faces_idx", "dynamic_lmk_bary_coords")
 
 
-def _load_arrays(path: Path) -> Mapping[str, object]:
+MODEL_FILE = FileKind(
+    label="SMPL-X model file", format="pickle",
+    fix=f"download the SMPL-X model files (SMPLX_NEUTRAL.pkl/.npz ...) again from {DOWNLOAD_URL}",
+    error=WrongModelFileError, unsafe=UnsafeModelFileError, too_large=ModelFileLimitError,
+    max_file_bytes=1 * GB, max_array_bytes=1 * GB, max_ops=200_000, max_items=200_000, max_depth=8, sparse=True,
+    unsafe_fix="use the SMPL-X .npz files or the v1.1 .pkl files from the SMPL-X site; " + CHUMPY_CONVERT)
+"""SMPL-X model files: numpy arrays and scipy sparse matrices only (the real files are ~100-300 MB; their arrays
+~250 MB as float64)."""
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays smplx reads (``_REQUIRED``) and any other plain entries of the file, all numpy arrays (sparse
+    matrices densified), loaded without running code from the file."""
     if path.suffix == ".npz":
-        try:
-            data = np.load(path, allow_pickle=True)
-        except Exception as exc:  # np.load falls back to unpickling anything that is not a zip
-            raise WrongModelFileError(f"{path} is not a NumPy .npz archive ({exc})",
-                                      fix=f"download the SMPL-X .npz files again from {DOWNLOAD_URL}") from exc
-        if not isinstance(data, np.lib.npyio.NpzFile):  # a lone .npy array
-            raise WrongModelFileError(f"{path} is not a NumPy .npz archive (it holds one {type(data).__name__})",
-                                      fix=f"download the SMPL-X .npz files again from {DOWNLOAD_URL}")
-        return data
-    try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh, encoding="latin1")
-    except ModuleNotFoundError as exc:
-        raise WrongModelFileError(
-            f"{path} needs the Python module {exc.name!r} to be read (an old chumpy-style pickle)",
-            fix="use the SMPL-X .npz files or the v1.1 .pkl files from the SMPL-X site") from exc
-    except Exception as exc:  # any unpickling failure means: not a model pickle
-        raise WrongModelFileError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc})",
-                                  fix=f"download the SMPL-X .pkl files again from {DOWNLOAD_URL}") from exc
+        return load_npz(path, replace(MODEL_FILE, format="NumPy .npz archive of SMPL-X arrays",
+                                      unreadable_as="is not a NumPy .npz archive"), keys=_REQUIRED)
+    data = load_pickle(path, MODEL_FILE)
     if not isinstance(data, dict):
         raise WrongModelFileError(f"{path} holds a {type(data).__name__}, not a dict of SMPL-X arrays",
                                   fix=f"use SMPLX_NEUTRAL.pkl etc. from {DOWNLOAD_URL}")
-    return data
+    return {str(k): v for k, v in data.items() if isinstance(v, np.ndarray) and v.dtype.kind in "biuf"}
 
 
-def check_smplx_model_file(path: str | os.PathLike) -> None:
-    """Raise WrongModelFileError unless ``path`` holds SMPL-X arrays (10,475 vertices, 55 joints, hands, face).
+def check_smplx_model_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The SMPL-X arrays of ``path`` (10,475 vertices, 55 joints, hands, face), checked; else WrongModelFileError.
 
-    SMPL (6,890 vertices, no hands) and SMPL-H (6,890 vertices with hand PCA) files are named as such.
+    SMPL (6,890 vertices, no hands) and SMPL-H (6,890 vertices with hand PCA) files are named as such; a file
+    that would run code or needs chumpy gets UnsafeModelFileError (with the conversion command), one over a size
+    limit ModelFileLimitError. Returns the required arrays (float arrays finite, index arrays in range).
     """
     path = Path(path)
-    data = _load_arrays(path)
+    return check_smplx_arrays(_load_arrays(path), path)
+
+
+def check_smplx_arrays(data: Mapping[str, np.ndarray], path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """:func:`check_smplx_model_file`'s checks on arrays already loaded from ``path`` (named in the errors)."""
     keys = set(data.keys())
     v_template = np.asarray(data["v_template"]) if "v_template" in keys else None
     if v_template is not None and v_template.shape == (6890, 3):
@@ -195,9 +199,50 @@ def check_smplx_model_file(path: str | os.PathLike) -> None:
     if len(shapedirs) != 3 or shapedirs[:2] != (NUM_VERTS, 3) or shapedirs[2] < 20:
         raise WrongModelFileError(f"{path}: shapedirs has shape {shapedirs}, expected ({NUM_VERTS}, 3, >=20)",
                                   fix=f"use the SMPL-X model files from {DOWNLOAD_URL}")
-    if np.shape(data["posedirs"])[-1] != 486:
+    if np.shape(data["posedirs"])[-1:] != (486,):
         raise WrongModelFileError(f"{path}: posedirs has shape {np.shape(data['posedirs'])}, expected (..., 486)",
                                   fix=f"use the SMPL-X model files from {DOWNLOAD_URL}")
+    return _check_values(path, {k: data[k] for k in _REQUIRED})
+
+
+def _check_values(path: Path, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The remaining shapes, finite floats and in-range indices (faces < vertices, landmark faces < faces, each
+    joint's parent before it), so smplx never sees values it would fail on."""
+    def bad(what: str) -> WrongModelFileError:
+        return WrongModelFileError(f"{path}: {what}", fix=f"use the SMPL-X model files from {DOWNLOAD_URL}")
+
+    for key, value in data.items():
+        if value.dtype.kind not in "biuf":
+            raise bad(f"{key} has dtype {value.dtype}, not numbers")
+        # min/max need no temporary copy of the array; NaN fails both comparisons, +-inf and beyond-float32 one
+        if value.dtype.kind == "f" and value.size and not (-F32_MAX <= value.min() and value.max() <= F32_MAX):
+            raise bad(f"{key} contains NaN, infinite or beyond-float32 values (smplx computes in float32)")
+    f, lmk, dyn = data["f"], data["lmk_faces_idx"], data["dynamic_lmk_faces_idx"]
+    shapes_ok = (f.ndim == 2 and f.shape[1] == 3 and len(f) > 0 and lmk.ndim == 1
+                 and data["lmk_bary_coords"].shape == (len(lmk), 3) and dyn.ndim == 2 and dyn.shape[1] == 17
+                 and data["dynamic_lmk_bary_coords"].shape == (*dyn.shape, 3)
+                 and data["hands_meanl"].shape == (45,) and data["hands_meanr"].shape == (45,)
+                 and data["posedirs"].size == NUM_VERTS * 3 * 486)
+    if not shapes_ok:
+        found = {k: data[k].shape for k in ("f", "lmk_faces_idx", "lmk_bary_coords", "dynamic_lmk_faces_idx",
+                                            "dynamic_lmk_bary_coords", "hands_meanl", "hands_meanr", "posedirs")}
+        raise bad(f"arrays of the wrong shapes {found} (SMPL-X: f (F, 3), lmk (L,) + (L, 3), dynamic lmk "
+                  f"(N, 17) + (N, 17, 3), hand means (45,), posedirs {NUM_VERTS} x 3 x 486)")
+    for key, bound in (("f", NUM_VERTS), ("lmk_faces_idx", len(f)), ("dynamic_lmk_faces_idx", len(f))):
+        if data[key].size and (data[key].min() < 0 or data[key].max() >= bound or data[key].dtype.kind == "f"
+                               and not np.array_equal(data[key], np.round(data[key]))):
+            raise bad(f"{key} holds indices outside [0, {bound}) or fractions")
+    parents = data["kintree_table"][0, 1:]
+    if np.any(parents < 0) or np.any(parents >= np.arange(1, NUM_JOINTS)):
+        raise bad("kintree_table has a joint whose parent does not come before it")
+    return data
+
+
+def _float32_npz(folder: Path, gender: str, data: dict[str, np.ndarray]) -> Path:
+    """Write the checked arrays as the plain ``.npz`` smplx reads (floats as float32, as smplx converts them)."""
+    out = folder / f"SMPLX_{gender.upper()}.npz"
+    np.savez(out, **{k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in data.items()})
+    return out
 
 
 def load_uv_layout(assets_dir: str | os.PathLike, num_verts: int = NUM_VERTS,
@@ -236,10 +281,13 @@ class SMPLXBody(torch.nn.Module):
 
         self.gender = gender
         self.model_file = find_smplx_model_file(model_path, gender)
-        check_smplx_model_file(self.model_file)
-        ext = self.model_file.suffix.lstrip(".")
-        self.smplx = smplx.create(str(self.model_file), model_type="smplx", gender=gender, ext=ext,
-                                  **DINAR_SMPLX_KWARGS)
+        arrays = check_smplx_model_file(self.model_file)
+        # smplx reads its file with pickle / allow_pickle=True: it gets the checked arrays in a plain .npz we wrote
+        with tempfile.TemporaryDirectory(prefix="dinar-smplx-") as tmp:
+            checked = _float32_npz(Path(tmp), gender, arrays)
+            del arrays
+            self.smplx = smplx.create(str(checked), model_type="smplx", gender=gender, ext="npz",
+                                      **DINAR_SMPLX_KWARGS)
         self.smplx.requires_grad_(False)  # its own parameter tensors are never used: all inputs are passed in
         self.joint_names = SMPLX_JOINT_NAMES
         self.register_buffer("faces", self.smplx.faces_tensor.clone().long())

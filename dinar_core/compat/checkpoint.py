@@ -26,13 +26,17 @@ from torch import nn
 from dinar_core.compat.keys import plan_dinar_keys, to_dinar_state_dict  # noqa: F401 (to_dinar_state_dict: public)
 from dinar_core.diffusion.schedule import BUFFER_NAMES
 from dinar_core.errors import (
+    CheckpointLimitError,
+    DinarError,
     CheckpointMismatchError,
     MissingModelError,
     NotACheckpointError,
     NotDinarCheckpointError,
     TruncatedCheckpointError,
+    UnsafeCheckpointError,
     UnsupportedCheckpointObjectError,
 )
+from dinar_core.safeload import GB, FileKind, torch_load
 
 _UV_KEYS = ("uv_faces", "uv_values", "normal_faces")
 _DINAR_MARKERS = ("model_ema.", "first_stage.", "model.")
@@ -79,28 +83,56 @@ class LightningCheckpoint:
     extra_keys: tuple[str, ...] = ()
 
 
+CHECKPOINT_FILE = FileKind(
+    label="checkpoint", format="PyTorch checkpoint", error=NotACheckpointError, unsafe=UnsafeCheckpointError,
+    too_large=CheckpointLimitError, max_file_bytes=64 * GB, max_array_bytes=64 * GB,
+    fix="point the config at DINAR's ddpm-epoch=24.ckpt (a PyTorch Lightning checkpoint)")
+"""DINAR's checkpoint (~2.5 GB): read with weights-only torch.load after the archive's member sizes are checked."""
+
+_CODE_MODULES = ("builtins", "__builtin__", "os", "posix", "nt", "subprocess", "sys", "shutil", "importlib",
+                 "runpy", "pty", "socket", "pickle", "marshal", "code", "codeop", "ctypes", "webbrowser", "types",
+                 "functools", "operator", "io", "pathlib", "tempfile", "torch", "numpy")
+
+
+def _wants_code(what: str, message: str) -> bool:
+    """True when the global weights-only loading refused is code (a function, a blocked module), not a data class:
+    by torch's 'is blocked' verdict, a code-running module, or a lower-case name (functions; classes are CapWords)."""
+    module, _, name = what.rpartition(".")
+    return ("is blocked" in message or not module or module.split(".")[0] in _CODE_MODULES
+            or not name[:1].isupper())
+
+
 def _raise_unreadable(path: Path, err: Exception) -> None:
     with path.open("rb") as f:
         head = f.read(64)
     msg = str(err).split("\n")[0][:200]
     looks_torch = head.startswith(b"PK") or head[:1] == b"\x80"
-    if looks_torch and isinstance(err, pickle.UnpicklingError) and ("Unsupported global" in str(err) or "WeightsUnpickler" in str(err)):
-        m = re.search(r"GLOBAL ([\w.]+)", str(err)) or re.search(r"got <class '([\w.]+)'>", str(err))
-        what = m.group(1) if m else "an unsupported object"
+    text = str(err)
+    m = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"got <class '([\w.]+)'>", text)
+    if looks_torch and isinstance(err, pickle.UnpicklingError) and m:
+        what = m.group(1)
+        if _wants_code(what, text):
+            raise UnsafeCheckpointError(
+                f"{path}: this file wants to run code ({what}) when loaded; it is not DINAR's checkpoint and "
+                "nothing from it was loaded",
+                fix="do not use this file; download ddpm-epoch=24.ckpt from DINAR's README link again",
+            ) from err
         raise UnsupportedCheckpointObjectError(
-            f"{path}: safe loading (weights_only) refuses {what} inside the checkpoint",
+            f"{path}: safe loading (weights_only) refuses the class {what} inside the checkpoint",
             fix="if you trust the file, re-save only its weights once: "
             "`torch.save({'state_dict': torch.load(p, weights_only=False)['state_dict']}, 'weights.ckpt')`",
         ) from err
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK"):
-        if zipfile.is_zipfile(path):
+        try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-            if not any(n.endswith("data.pkl") for n in names):
-                raise NotACheckpointError(
-                    f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside)",
-                    fix="point the config at DINAR's ddpm-epoch=24.ckpt (unzip the download first if it is an archive)",
-                ) from err
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            names = None  # a damaged archive: truncated below
+        if names is not None and not any(n.endswith("data.pkl") for n in names):
+            raise NotACheckpointError(
+                f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside)",
+                fix="point the config at DINAR's ddpm-epoch=24.ckpt (unzip the download first if it is an archive)",
+            ) from err
         raise TruncatedCheckpointError(
             f"{path} ({path.stat().st_size} bytes) is a truncated or corrupted PyTorch checkpoint ({msg})",
             fix="download ddpm-epoch=24.ckpt again (the full file is about 2.5 GB) and check its size",
@@ -122,16 +154,18 @@ def read_checkpoint(path: str | Path) -> LightningCheckpoint:
     """Read a DINAR checkpoint with ``torch.load(weights_only=True)`` (never executes code from the file).
 
     Accepts a Lightning checkpoint (``{'state_dict': ..., 'epoch': ...}``) or a bare state_dict. Raises
-    MissingModelError, NotACheckpointError, TruncatedCheckpointError, UnsupportedCheckpointObjectError or
-    NotDinarCheckpointError, each naming the file and the fix.
+    MissingModelError, NotACheckpointError, TruncatedCheckpointError, UnsupportedCheckpointObjectError (a data class
+    weights-only loading refuses), UnsafeCheckpointError (the file wants to run code), CheckpointLimitError (members
+    declaring more bytes than the file holds) or NotDinarCheckpointError, each naming the file and the fix.
     """
     path = Path(path)
     if not path.is_file():
         raise MissingModelError(f"checkpoint {path} not found", fix="download DINAR's ddpm-epoch=24.ckpt and set its path")
     try:
-        with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
+        obj = torch_load(path, CHECKPOINT_FILE, _SAFE_GLOBALS)
+    except DinarError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever a damaged or crafted file makes torch raise gets a name
         _raise_unreadable(path, err)
         raise  # unreachable: _raise_unreadable always raises
     if not isinstance(obj, Mapping):

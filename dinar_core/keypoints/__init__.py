@@ -23,11 +23,12 @@ from dinar_core.keypoints.layout import (
     KEYPOINT_SLICES,
     NUM_KEYPOINTS,
 )
-from dinar_core.keypoints.openpose import Keypoints2D, OpenPoseImport, read_openpose_json
+from dinar_core.keypoints.openpose import Keypoints2D, OpenPoseImport, load_openpose_json, read_openpose_json
 
 __all__ = [
     "BODY_25", "BODY_25_EDGES", "BODY_25_NAMES", "FACE_POINTS", "HAND_EDGES", "HAND_NAMES", "KEYPOINT_SLICES",
     "NUM_KEYPOINTS", "CropBox", "FullImageDetector", "Keypoints2D", "OpenPoseImport", "crop_box", "detect_in_box",
+    "load_openpose_json",
     "read_openpose_json",
 ]
 

@@ -2,16 +2,30 @@
 
 Coordinates are pixels of the stored image (x right, y down); each joint is (x, y, confidence); a missing joint is
 (0, 0, 0), as OpenPose writes it. The JSON layout is OpenPose's version 1.3 (what DINAR and SMPLify-X read).
+
+Imported files are checked in the dtype the pipeline uses (float32): every value a number (not a bool, string or
+list), coordinates finite with ``|x|, |y| <= MAX_COORD`` pixels, confidences in [0, 1] (a value outside is refused,
+not clipped: OpenPose never writes one, so the file is from another tool or damaged). Any other shape or type is a
+:class:`KeypointsError` naming the file; so is a file over ``MAX_JSON_BYTES`` or nested deeper than Python's JSON
+parser allows.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from dinar_core.errors import KeypointsError
 from dinar_core.keypoints.layout import BODY_25, KEYPOINT_SLICES, NUM_KEYPOINTS, PARTS
+from dinar_core.safeload import MB, FileKind, check_file
+
+MAX_COORD = 1e6
+"""Largest |x| or |y| accepted, in pixels (far outside any photo; keeps drawing and fitting arithmetic sane)."""
+MAX_JSON_BYTES = 16 * MB
+"""OpenPose writes ~10 KB per person."""
 
 _JSON_KEYS = {"body": "pose_keypoints_2d", "face": "face_keypoints_2d",
               "left_hand": "hand_left_keypoints_2d", "right_hand": "hand_right_keypoints_2d"}
@@ -71,10 +85,16 @@ class Keypoints2D:
     @classmethod
     def from_openpose_person(cls, person: dict, name: str = "keypoints") -> "Keypoints2D":
         """Parse one ``people[i]`` entry; missing face/hand arrays (OpenPose run without them) become zeros."""
+        if not isinstance(person, dict):
+            raise KeypointsError(f"{name}: a 'people' entry is a {type(person).__name__}, not a dict",
+                                 fix="give the <frame>_keypoints.json files OpenPose writes with --write_json")
         parts = {}
         for part, n in PARTS:
             key = _JSON_KEYS[part]
             values = person.get(key)
+            if values is not None and not isinstance(values, (list, tuple)):
+                raise KeypointsError(f"{name}: {key} is a {type(values).__name__}, not a list of numbers",
+                                     fix="give OpenPose JSON: flat lists x0, y0, c0, x1, ...")
             if values is None or (len(values) == 0 and part != "body"):
                 parts[part] = np.zeros((n, 3), np.float32)
                 continue
@@ -82,11 +102,7 @@ class Keypoints2D:
                 raise KeypointsError(f"{name}: {key} has {len(values)} values, expected {3 * n}",
                                      fix="give OpenPose JSON written with the BODY_25 model (and 70-point face, "
                                          "21-point hands when present)")
-            arr = np.asarray(values, dtype=np.float64).reshape(n, 3)
-            if not np.isfinite(arr).all():
-                raise KeypointsError(f"{name}: {key} contains NaN or infinite values",
-                                     fix="re-run OpenPose or fix the file")
-            parts[part] = arr.astype(np.float32)
+            parts[part] = _checked_part(values, n, key, name)
         return cls(**parts)
 
     def body_box(self, min_confidence: float = 0.3) -> tuple[float, float, float, float] | None:
@@ -122,6 +138,30 @@ class Keypoints2D:
         return Keypoints2D(*out)
 
 
+def _checked_part(values, n: int, key: str, name: str) -> np.ndarray:
+    """(n, 3) float32 from a flat list, after the checks of the module docstring."""
+    if not all(type(v) in (int, float) for v in values):
+        bad = next(v for v in values if type(v) not in (int, float))
+        raise KeypointsError(f"{name}: {key} holds a {type(bad).__name__} ({str(bad)[:40]!r}), not a number",
+                             fix="give OpenPose JSON: flat lists of numbers x0, y0, c0, x1, ...")
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            arr = np.asarray(values, dtype=np.float64).astype(np.float32).reshape(n, 3)
+        except OverflowError:  # an integer beyond float64
+            arr = np.full((n, 3), np.inf, np.float32)
+    if not np.isfinite(arr).all():
+        raise KeypointsError(f"{name}: {key} contains NaN or infinite values (or numbers beyond float32)",
+                             fix="re-run OpenPose or fix the file")
+    if np.abs(arr[:, :2]).max() > MAX_COORD:
+        raise KeypointsError(f"{name}: {key} has a coordinate of {np.abs(arr[:, :2]).max():.3g} pixels "
+                             f"(more than {MAX_COORD:g})", fix="give keypoints in pixels of the photo")
+    conf = arr[:, 2]
+    if conf.min() < 0 or conf.max() > 1:
+        raise KeypointsError(f"{name}: {key} has confidences outside [0, 1] ({conf.min():.3g} .. {conf.max():.3g})",
+                             fix="give OpenPose confidences (0 = missing joint, up to 1)")
+    return arr
+
+
 @dataclass
 class OpenPoseImport:
     """The person chosen from an OpenPose JSON document."""
@@ -144,3 +184,22 @@ def read_openpose_json(data: dict, name: str = "keypoints", min_confidence: floa
         raise KeypointsError(f"{name} lists no people", fix="check that OpenPose found the person in this frame")
     best = max(people, key=lambda k: k.size(min_confidence))
     return OpenPoseImport(keypoints=best, people=len(people))
+
+
+OPENPOSE_JSON = FileKind(label="OpenPose file", format="JSON file", error=KeypointsError,
+                         max_file_bytes=MAX_JSON_BYTES,
+                         fix="give the <frame>_keypoints.json files OpenPose writes with --write_json")
+
+
+def load_openpose_json(path: str | Path, name: str | None = None, min_confidence: float = 0.3) -> OpenPoseImport:
+    """:func:`read_openpose_json` of a file (size-limited, UTF-8 JSON); every failure is a KeypointsError naming
+    the file (``name``, default the path)."""
+    path = Path(path)
+    name = str(path) if name is None else name
+    check_file(path, OPENPOSE_JSON)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError, OSError) as exc:  # JSONDecodeError is a ValueError
+        raise KeypointsError(f"{name} is not readable JSON ({type(exc).__name__}: {str(exc)[:120]})",
+                             fix=OPENPOSE_JSON.fix) from None
+    return read_openpose_json(data, name=name, min_confidence=min_confidence)

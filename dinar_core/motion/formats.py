@@ -20,15 +20,14 @@ Every malformed file raises :class:`MotionError` naming the file.
 
 from __future__ import annotations
 
-import io
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from dinar_core.errors import MotionError
+from dinar_core.errors import MotionError, MotionLimitError, UnsafeMotionError
+from dinar_core.safeload import GB, MB, FileKind, load_npz, load_pickle
 from dinar_core.fileio import atomic_target
 from dinar_core.motion.motion import NUM_SMPLX_BODY_JOINTS, Motion
 
@@ -72,46 +71,47 @@ def load_motion(path: str | Path, fps: float | None = None, num_body_joints: int
 # ----------------------------------------------------------------------------------------------------------------
 # DINAR's animation pickle
 # ----------------------------------------------------------------------------------------------------------------
-def _tensor_from_bytes(data: bytes):
-    """Stand-in for ``torch.storage._load_from_bytes`` that refuses anything but tensors (weights-only load)."""
-    import torch
+MAX_FRAMES = 100_000
+"""Longest motion accepted (~55 minutes at 30 fps): a longer file is refused before its frames are built."""
 
-    return torch.load(io.BytesIO(data), weights_only=True)
+ANIMATION_PICKLE = FileKind(
+    label="motion file", format="animation pickle", error=MotionError, unsafe=UnsafeMotionError,
+    too_large=MotionLimitError, fix="give DINAR's animation pickle: a dict with 'body_params_list'",
+    unsafe_fix="give DINAR's animation pickle: plain dicts of numpy arrays or torch tensors",
+    max_file_bytes=64 * MB, max_array_bytes=1 * GB, max_ops=130 * MAX_FRAMES, max_items=8 * MAX_FRAMES,
+    max_depth=8, torch_tensors=True)
+"""DINAR's animation pickles: a dict of per-frame dicts of (1, N) arrays or tensors (~500 bytes, ~125 pickle
+opcodes and 6 container items per frame)."""
 
+AMASS_NPZ = FileKind(
+    label="motion file", format=".npz", error=MotionError, unsafe=UnsafeMotionError, too_large=MotionLimitError,
+    fix="give an AMASS-style .npz with 'poses', 'trans' and 'mocap_frame_rate' (plain numeric arrays)",
+    max_file_bytes=1 * GB, max_array_bytes=1 * GB)
+"""AMASS-style .npz motions: plain numeric arrays only (no pickled objects)."""
 
-class _SafeUnpickler(pickle.Unpickler):
-    """Unpickles plain containers, numpy arrays and torch tensors only: a motion file must not run arbitrary code."""
-
-    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict"),
-                ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter")}
-
-    def find_class(self, module: str, name: str):
-        if (module, name) == ("torch.storage", "_load_from_bytes"):
-            return _tensor_from_bytes
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+_AMASS_KEYS = ("poses", "trans", "mocap_frame_rate", "mocap_framerate", "betas", "gender", "root_orient",
+               "pose_body", "pose_hand", "pose_jaw")
 
 
 def _read_pickle(path: Path):
     if not path.is_file():
         raise MotionError(f"motion file {path} does not exist", fix="check the path given with --motion")
-    try:
-        return _SafeUnpickler(io.BytesIO(path.read_bytes())).load()
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise MotionError(f"motion file {path} is not a readable animation pickle ({type(exc).__name__}: {exc})",
-                          fix="give DINAR's animation pickle: a dict with 'body_params_list'") from None
+    return load_pickle(path, ANIMATION_PICKLE)
+
+
+def _check_frames(path: Path, count: int) -> None:
+    if count > MAX_FRAMES:
+        raise MotionLimitError(f"motion file {path} has {count:,} frames, more than the {MAX_FRAMES:,} allowed",
+                               fix="cut the motion into shorter pieces")
 
 
 def _row(path: Path, frame: int, key: str, value) -> np.ndarray:
     """One per-frame value as a flat float32 vector; accepts (N,) or (1, N) arrays or tensors."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
     try:
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().float().numpy()
         arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RuntimeError):
         raise MotionError(f"motion file {path}: frame {frame} '{key}' is not numeric ({type(value).__name__})",
                           fix="store numpy arrays or tensors shaped (1, N)") from None
     if arr.ndim == 2 and arr.shape[0] == 1:
@@ -134,6 +134,7 @@ def load_dinar_animation(path: str | Path, fps: float = DINAR_FPS, num_hand_pca:
     if not isinstance(frames, (list, tuple)) or len(frames) == 0:
         raise MotionError(f"motion file {path} has zero frames in 'body_params_list'",
                           fix="give a motion with at least one frame")
+    _check_frames(path, len(frames))
     columns: dict[str, list[np.ndarray]] = {k: [] for k in DINAR_FRAME_KEYS}
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict):
@@ -180,12 +181,19 @@ def save_dinar_animation(path: str | Path, motion: Motion, num_hand_pca: int = D
 # ----------------------------------------------------------------------------------------------------------------
 # AMASS .npz
 # ----------------------------------------------------------------------------------------------------------------
-def _npz_get(npz, path: Path, key: str):
-    try:
-        return npz[key]
-    except ValueError as exc:  # object arrays need pickle, which we refuse
-        raise MotionError(f"motion file {path}: '{key}' needs pickle to load ({exc})",
-                          fix="re-save the .npz with plain numeric/string arrays") from None
+def _floats(path: Path, key: str, value) -> np.ndarray:
+    """``value`` as float32, or MotionError naming the key (strings, complex numbers)."""
+    if value.dtype.kind not in "biuf":
+        raise MotionError(f"motion file {path}: '{key}' holds {value.dtype} values, not real numbers",
+                          fix="store poses, translations, betas and frame rates as float arrays")
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, which Motion refuses by name
+        return value.astype(np.float32)
+
+
+def _first(path: Path, key: str, value: np.ndarray):
+    if value.size == 0:
+        raise MotionError(f"motion file {path}: '{key}' is empty", fix=f"store '{key}' as one value")
+    return value.reshape(-1)[0]
 
 
 def load_amass_npz(path: str | Path, fps: float | None = None, up: Literal["z", "y"] = "z") -> Motion:
@@ -197,48 +205,45 @@ def load_amass_npz(path: str | Path, fps: float | None = None, up: Literal["z", 
     path = Path(path)
     if not path.is_file():
         raise MotionError(f"motion file {path} does not exist", fix="check the path given with --motion")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise MotionError(f"motion file {path} is not a readable .npz ({type(exc).__name__}: {exc})",
-                          fix="give an AMASS-style .npz with 'poses', 'trans' and 'mocap_frame_rate'") from None
-    with npz:
-        keys = set(npz.files)
-        fields: dict[str, np.ndarray | None]
-        if "poses" in keys:
-            poses = np.asarray(_npz_get(npz, path, "poses"), dtype=np.float32)
-            if poses.ndim != 2:
-                raise MotionError(f"motion file {path}: 'poses' must be (T, D), got {poses.shape}",
-                                  fix="store one pose row per frame")
-            if poses.shape[1] not in _AMASS_LAYOUTS:
-                accepted = ", ".join(f"{w} ({name}, {w // 3} joints)" for w, (name, _) in _AMASS_LAYOUTS.items())
-                raise MotionError(f"motion file {path}: 'poses' has {poses.shape[1]} values per frame "
-                                  f"({poses.shape[1] / 3:g} joints); accepted: {accepted}",
-                                  fix="use an SMPL-X, SMPL+H or SMPL motion")
-            _, layout = _AMASS_LAYOUTS[poses.shape[1]]
-            fields = {k: (None if sl is None else poses[:, sl]) for k, sl in layout.items()}
-        elif {"root_orient", "pose_body"} <= keys:
-            fields = {"global_orient": _npz_get(npz, path, "root_orient"),
-                      "body_pose": _npz_get(npz, path, "pose_body"),
-                      "jaw_pose": _npz_get(npz, path, "pose_jaw") if "pose_jaw" in keys else None,
-                      "left_hand_pose": None, "right_hand_pose": None}
-            if "pose_hand" in keys:
-                hands = np.asarray(_npz_get(npz, path, "pose_hand"), dtype=np.float32)
-                if hands.ndim != 2 or hands.shape[1] != 90:
-                    raise MotionError(f"motion file {path}: 'pose_hand' must be (T, 90), got {hands.shape}",
-                                      fix="store 15 joints x 3 values per hand")
-                fields["left_hand_pose"], fields["right_hand_pose"] = hands[:, :45], hands[:, 45:]
-        else:
-            raise MotionError(f"motion file {path} has no 'poses' (nor 'root_orient' + 'pose_body'); keys: "
-                              f"{sorted(keys)}", fix="give an AMASS-style .npz")
-        transl = _npz_get(npz, path, "trans") if "trans" in keys else None
-        file_fps = None
-        for key in ("mocap_frame_rate", "mocap_framerate"):
-            if key in keys:
-                file_fps = float(np.asarray(_npz_get(npz, path, key)).reshape(-1)[0])
-                break
-        betas = np.asarray(_npz_get(npz, path, "betas"), np.float32).reshape(-1) if "betas" in keys else None
-        gender = str(np.asarray(_npz_get(npz, path, "gender")).reshape(-1)[0]) if "gender" in keys else None
+    npz = load_npz(path, AMASS_NPZ, keys=_AMASS_KEYS)
+    keys = set(npz)
+    fields: dict[str, np.ndarray | None]
+    if "poses" in keys:
+        poses = _floats(path, "poses", npz["poses"])
+        if poses.ndim != 2:
+            raise MotionError(f"motion file {path}: 'poses' must be (T, D), got {poses.shape}",
+                              fix="store one pose row per frame")
+        if poses.shape[1] not in _AMASS_LAYOUTS:
+            accepted = ", ".join(f"{w} ({name}, {w // 3} joints)" for w, (name, _) in _AMASS_LAYOUTS.items())
+            raise MotionError(f"motion file {path}: 'poses' has {poses.shape[1]} values per frame "
+                              f"({poses.shape[1] / 3:g} joints); accepted: {accepted}",
+                              fix="use an SMPL-X, SMPL+H or SMPL motion")
+        _, layout = _AMASS_LAYOUTS[poses.shape[1]]
+        fields = {k: (None if sl is None else poses[:, sl]) for k, sl in layout.items()}
+    elif {"root_orient", "pose_body"} <= keys:
+        fields = {"global_orient": _floats(path, "root_orient", npz["root_orient"]),
+                  "body_pose": _floats(path, "pose_body", npz["pose_body"]),
+                  "jaw_pose": _floats(path, "pose_jaw", npz["pose_jaw"]) if "pose_jaw" in keys else None,
+                  "left_hand_pose": None, "right_hand_pose": None}
+        if "pose_hand" in keys:
+            hands = _floats(path, "pose_hand", npz["pose_hand"])
+            if hands.ndim != 2 or hands.shape[1] != 90:
+                raise MotionError(f"motion file {path}: 'pose_hand' must be (T, 90), got {hands.shape}",
+                                  fix="store 15 joints x 3 values per hand")
+            fields["left_hand_pose"], fields["right_hand_pose"] = hands[:, :45], hands[:, 45:]
+    else:
+        raise MotionError(f"motion file {path} has no 'poses' (nor 'root_orient' + 'pose_body'); keys: "
+                          f"{sorted(keys)}", fix="give an AMASS-style .npz")
+    if fields["global_orient"].ndim >= 1:
+        _check_frames(path, fields["global_orient"].shape[0])
+    transl = _floats(path, "trans", npz["trans"]) if "trans" in keys else None
+    file_fps = None
+    for key in ("mocap_frame_rate", "mocap_framerate"):
+        if key in keys:
+            file_fps = float(_first(path, key, _floats(path, key, npz[key])))
+            break
+    betas = _floats(path, "betas", npz["betas"]).reshape(-1) if "betas" in keys else None
+    gender = str(_first(path, "gender", npz["gender"])) if "gender" in keys else None
     if isinstance(gender, str) and gender.startswith("b'"):
         gender = gender[2:-1]
     if file_fps is None and fps is None:

@@ -8,11 +8,12 @@ import torch
 
 from dinar_core.body import BodyModel, SMPLXBody, SMPLXParams, find_smplx_model_file, resolve_smplx_models_dir
 from dinar_core.keypoints.layout import KEYPOINT_SLICES
-from dinar_core.body.smplx_model import DINAR_LEYE_POSE, DINAR_REYE_POSE, DINAR_SMPLX_KWARGS
+from dinar_core.body.smplx_model import DINAR_LEYE_POSE, DINAR_REYE_POSE, DINAR_SMPLX_KWARGS, check_smplx_arrays
 from dinar_core.errors import MissingModelError, WrongModelFileError
 from tests.helpers.synthetic_smplx import (  # noqa: F401  (fixture)
     NUM_FACES,
     NUM_VERTS,
+    build_synthetic_smplx,
     synthetic_skeleton,
     synthetic_smplx_dir,
     write_synthetic_smplx,
@@ -213,3 +214,18 @@ def test_synthetic_body_is_laid_out_like_a_person(body):
     assert (face[:, z] > at["LEar"][z]).all()  # face points on the front of the head
     assert face[8, y] < face[30, y] < face[27, y]  # chin below nose tip below nose bridge
     assert face[36, x] < face[39, x] < 0 < face[42, x] < face[45, x]  # right eye corners, then left eye corners
+
+
+@pytest.mark.parametrize("key, index, value, match", [
+    ("v_template", (5, 1), 1e39, "beyond-float32"),  # finite in float64, inf in the float32 smplx uses
+    ("weights", (3, 3), np.nan, "NaN"),
+    ("f", (7, 2), 10475, r"indices outside \[0, 10475\)"),
+    ("lmk_faces_idx", (0,), -1, "indices outside"),
+])
+def test_values_are_checked_before_smplx_sees_them(key, index, value, match):
+    arrays = dict(build_synthetic_smplx())
+    check_smplx_arrays(arrays, "SMPLX_NEUTRAL.npz")  # the synthetic arrays pass
+    arrays[key] = arrays[key].copy()
+    arrays[key][index] = value
+    with pytest.raises(WrongModelFileError, match=match):
+        check_smplx_arrays(arrays, "SMPLX_NEUTRAL.npz")

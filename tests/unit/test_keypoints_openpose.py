@@ -17,6 +17,7 @@ from dinar_core.keypoints import (
     Keypoints2D,
     crop_box,
     detect_in_box,
+    load_openpose_json,
     read_openpose_json,
 )
 
@@ -139,3 +140,35 @@ def test_crop_box_and_detect_in_box_map_back():
     kp = detect_in_box(det, rgb, (100, 100, 200, 300), 0.1)
     assert det.seen == (240, 120, 3)
     assert tuple(kp.body[0, :2]) == (150.0, 200.0)
+
+
+@pytest.mark.parametrize("values, message", [
+    ([1e39, 10.0, 0.5] + [0.0] * 72, "beyond float32"),
+    ([2e9, 10.0, 0.5] + [0.0] * 72, "coordinate of 2e"),
+    ([10.0, 10.0, 1.5] + [0.0] * 72, r"confidences outside \[0, 1\]"),
+    ([10.0, "10", 0.5] + [0.0] * 72, "holds a str"),
+    ([10.0, [10.0], 0.5] + [0.0] * 72, "holds a list"),
+    ([True] * 75, "holds a bool"),
+    ([10 ** 400] + [0.0] * 74, "beyond float32"),
+])
+def test_values_are_checked_in_float32(values, message):
+    with pytest.raises(KeypointsError, match=message):
+        read_openpose_json({"people": [{"pose_keypoints_2d": values}]}, name="f.json")
+
+
+def test_wrong_nesting_and_files_are_named(tmp_path):
+    with pytest.raises(KeypointsError, match="f.json: a 'people' entry is a list"):
+        read_openpose_json({"people": [[1, 2]]}, name="f.json")
+    with pytest.raises(KeypointsError, match="pose_keypoints_2d is a dict"):
+        read_openpose_json({"people": [{"pose_keypoints_2d": {"x": 1}}]}, name="f.json")
+    deep = tmp_path / "deep_keypoints.json"
+    deep.write_text('{"people": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(KeypointsError, match="deep_keypoints.json is not readable JSON"):
+        load_openpose_json(deep)
+    binary = tmp_path / "bin_keypoints.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(KeypointsError, match="bin_keypoints.json"):
+        load_openpose_json(binary)
+    good = tmp_path / "good_keypoints.json"
+    good.write_text(json.dumps(_random_kp().to_openpose_json()))
+    assert load_openpose_json(good).people == 1

@@ -28,3 +28,19 @@ def test_overlay_tints_mask_and_draws_limbs():
     assert np.array_equal(draw_overlay(rgb, None, None), rgb)
     with pytest.raises(ValueError, match="mask shape"):
         draw_overlay(rgb, mask[:10], kp)
+
+
+def test_far_and_non_finite_joints_are_clipped_not_drawn_slowly():
+    """A limb to a joint 2e9 px away is drawn to the image edge, like one to a joint just outside; a non-finite
+    joint (only possible in memory) is skipped."""
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    far, near = Keypoints2D.empty(), Keypoints2D.empty()
+    for kp, x in ((far, 2e9), (near, 300.0)):
+        kp.body[BODY_25["Neck"]] = (10, 20, 1)
+        kp.body[BODY_25["RShoulder"]] = (x, 20, 1)
+    got = draw_overlay(rgb, None, far, 0.1)
+    assert got[20, 30:].any(axis=-1).all()  # the limb reaches the right edge
+    np.testing.assert_array_equal(got, draw_overlay(rgb, None, near, 0.1))
+    far.body[BODY_25["RShoulder"]] = (np.inf, np.nan, 1)
+    out = draw_overlay(rgb, None, far, 0.1)
+    assert out[20, 30:].sum() == 0

@@ -1,0 +1,42 @@
+"""Fuzz: checkpoints (torch zip archives with members, declared sizes and data.pkl's opcodes mutated; legacy
+single-pickle files byte-mutated) -> read_checkpoint."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import torch
+from hypothesis import given, strategies as st
+
+from dinar_core.compat.checkpoint import read_checkpoint
+from tests.fuzz.conftest import decode_file, fuzz_settings
+from tests.fuzz.mutators import mutated_bytes, mutated_pickle, mutated_zip
+
+
+def _ckpt(legacy: bool = False) -> bytes:
+    buf = io.BytesIO()
+    sd = {"model_ema.decay": torch.tensor(0.999), "first_stage.encoder.w": torch.arange(6.0).reshape(2, 3),
+          "model.b": torch.zeros(4, dtype=torch.int64)}
+    torch.save({"state_dict": sd, "epoch": 3, "global_step": 10, "pytorch-lightning_version": "1.9"}, buf,
+               _use_new_zipfile_serialization=not legacy)
+    return buf.getvalue()
+
+
+ZIP_SEED = _ckpt()
+with zipfile.ZipFile(io.BytesIO(ZIP_SEED)) as _zf:
+    MEMBERS = {n: _zf.read(n) for n in _zf.namelist()}
+LEGACY_SEED = _ckpt(legacy=True)
+
+
+def _member_mutator(seed: bytes):
+    return mutated_pickle(seed) if seed[:1] == b"\x80" else mutated_bytes(seed, max_ops=3)
+
+
+@fuzz_settings
+@given(data=st.one_of(mutated_zip(MEMBERS, npy=False, member_mutator=_member_mutator),
+                      mutated_bytes(LEGACY_SEED)))
+def test_fuzz_checkpoint(data):
+    result = decode_file(read_checkpoint, data, "ddpm-epoch=24.ckpt")
+    if result is not None:
+        assert all(isinstance(v, torch.Tensor) for v in result.state_dict.values())
