@@ -112,7 +112,7 @@ def test_rich_markup_in_names_is_printed_literally(tmp_path, samples_dir):
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert res.exit_code == 1, res.output  # the bad photo fails its ingest; the others are done
     assert f"results: {runs}" in res.output
-    assert f"ignored (not a photo): {photos / 'c[d].txt'}" in res.output
+    assert f"ignored (not a photo (.txt file)): {photos / 'c[d].txt'}" in res.output
     assert "b].png" in res.output and "3 persons" in res.output
     res = CliRunner().invoke(app, ["status", str(runs)])
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
