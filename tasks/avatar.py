@@ -52,7 +52,9 @@ def _neural(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                          "used Anny", fix="set --smplx-models DIR (and body.model smplx), or use avatar.mode=classic")
     from tasks.neural_inference import InferOptions, infer  # the networks' modules load only in neural mode
 
-    options = InferOptions.from_config(cfg, run_name="run", write_frames=False)
+    options = InferOptions(neural=cfg.neural, smplx_models=Path(cfg.body.smplx_models) if cfg.body.smplx_models
+                           else None, uv_assets=Path(cfg.body.uv_assets) if cfg.body.uv_assets else None,
+                           run_name="run", write_frames=False)
     result = infer(cfg.avatar.checkpoint, neural_dir(ws), ws.root, options)
     meta = {"mode": "neural", "body": "smplx", "checkpoint": str(Path(cfg.avatar.checkpoint).resolve()),
             "frames": result.persons, "data_dicts": [ws.rel(p) for p in result.data_dicts],
