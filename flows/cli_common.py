@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from dinar_core.errors import DinarError
-from tasks.config import ConfigError
+from tasks.config_overrides import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Photos of people -> rigged, animatable avatars (DINAR), as a Prefect pipeline.")

@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional, Sequence
 import yaml
 
 from dinar_core.avatar.config import NeuralAvatarConfig
-from dinar_core.fitting.fitter import FitConfig
+from dinar_core.fitting.config import FitConfig
 from dinar_core.texture.config import ClassicAvatarConfig
 # (ConfigError, override and parse_dotlist are also imported from here by the stages, flows and tests)
 from tasks.config_overrides import ConfigError, Override, apply_overrides, override, parse_dotlist, read_yaml

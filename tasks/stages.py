@@ -12,11 +12,18 @@ _MODULES = ("tasks.ingest", "tasks.segment", "tasks.keypoints", "tasks.fit", "ta
 
 
 def all_stages() -> list[Stage]:
-    return [importlib.import_module(m).STAGE for m in _MODULES]
+    stages = [importlib.import_module(m).STAGE for m in _MODULES]
+    for module, stage in zip(_MODULES, stages):
+        if stage.name != module.rsplit(".", 1)[1]:  # what lets `stage_names` answer without importing the stages
+            raise ValueError(f"{module}.STAGE is named {stage.name!r}: a stage is named after its module; rename "
+                             f"the stage or the module")
+    return stages
 
 
 def stage_names() -> list[str]:
-    return [s.name for s in all_stages()]
+    """The stage names in order, read from `_MODULES` (a stage is named after its module, `all_stages` checks it):
+    no stage module is imported, so `dinar status` and `dinar report` need neither torch nor OpenCV."""
+    return [m.rsplit(".", 1)[1] for m in _MODULES]
 
 
 def get_stage(name: str) -> Stage:

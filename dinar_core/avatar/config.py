@@ -7,16 +7,14 @@ restates them for the CLI. :meth:`NeuralAvatarConfig.tiny` gives the sizes the C
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal, Optional
 
-import torch
+from dinar_core.diffusion.config import ScheduleConfig
+from dinar_core.nets.config import (DinarConfig, DiscriminatorConfig, EncoderConfig, GeneratorConfig, RendererConfig,
+                                    UNetConfig, UVLayoutConfig, VQConfig)
 
-from dinar_core.diffusion.schedule import ScheduleConfig
-from dinar_core.nets.dinar import DinarConfig, UVLayoutConfig
-from dinar_core.nets.renderer import RendererConfig
-from dinar_core.nets.stylegan2 import DiscriminatorConfig, EncoderConfig, GeneratorConfig
-from dinar_core.nets.unet import UNetConfig
-from dinar_core.nets.vq import VQConfig
+if TYPE_CHECKING:  # torch is imported where a device is resolved: `tasks.config` (and `dinar status`) stay torch-free
+    import torch
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -193,6 +191,8 @@ class NeuralAvatarConfig:
 
     def resolve_device(self) -> torch.device:
         """'auto' -> CUDA when available, else the CPU."""
+        import torch
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cuda" and not torch.cuda.is_available():

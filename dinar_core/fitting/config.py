@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dinar_core.render.camera import DINAR_FOCAL
+from dinar_core.render.conventions import DINAR_FOCAL
 
 
 @dataclass

@@ -10,8 +10,8 @@ through ``encoder``, ``generator`` and ``renderer``.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -21,70 +21,8 @@ from dinar_core.diffusion.inpaint import copy_known_texels, make_condition
 from dinar_core.diffusion.schedule import DiffusionSchedule, ScheduleConfig
 from dinar_core.nets.unet import UNet, UNetConfig
 from dinar_core.nets.vq import VQConfig, VQModel
-
-if TYPE_CHECKING:  # the first-stage networks live in their own modules
-    from dinar_core.nets.renderer import RendererConfig
-    from dinar_core.nets.stylegan2 import DiscriminatorConfig, EncoderConfig, GeneratorConfig
-
-
-def _encoder_config() -> "EncoderConfig":
-    from dinar_core.nets.stylegan2 import EncoderConfig
-
-    return EncoderConfig()
-
-
-def _generator_config() -> "GeneratorConfig":
-    from dinar_core.nets.stylegan2 import GeneratorConfig
-
-    return GeneratorConfig()
-
-
-def _renderer_config() -> "RendererConfig":
-    from dinar_core.nets.renderer import RendererConfig
-
-    return RendererConfig()
-
-
-@dataclass(frozen=True)
-class UVLayoutConfig:
-    """Sizes of the UV layout tensors DINAR keeps in its checkpoint (SMPL-X with UV seams split).
-
-    Attributes:
-        num_faces: triangles (20908), rows of ``uv_faces`` / ``normal_faces``.
-        num_uv_verts: UV-split vertices (11438), rows of ``uv_values``.
-    """
-
-    num_faces: int = 20908
-    num_uv_verts: int = 11438
-
-
-@dataclass(frozen=True)
-class DinarConfig:
-    """Every sub-network's config; defaults are DINAR's official sizes (configs/eval.yaml).
-
-    Attributes:
-        encoder, generator: StyleGAN2 image encoder and texture generator (first stage).
-        compress_branch: texture VQ autoencoder.
-        unet: denoising UNet (loaded with DINAR's EMA weights).
-        renderer: pix2pix neural renderer.
-        schedule: diffusion noise schedule.
-        uv_layout: sizes of the rasterizer tensors.
-        discriminator: StyleGAN2 discriminator for per-avatar finetuning; None to leave it out (its checkpoint
-            weights are then recorded as unused).
-        keep_training_unet: also hold DINAR's non-EMA UNet weights (``model.*``) in ``unet_train``.
-        ema_decay: value written as ``model_ema.decay`` (DINAR: 0.9999).
-    """
-
-    encoder: "EncoderConfig" = field(default_factory=_encoder_config)
-    generator: "GeneratorConfig" = field(default_factory=_generator_config)
-    compress_branch: VQConfig = field(default_factory=VQConfig)
-    unet: UNetConfig = field(default_factory=UNetConfig)
-    renderer: "RendererConfig" = field(default_factory=_renderer_config)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    uv_layout: UVLayoutConfig = field(default_factory=UVLayoutConfig)
-    discriminator: "DiscriminatorConfig | None" = None
-    keep_training_unet: bool = False
-    ema_decay: float = 0.9999
+from dinar_core.nets.config import (DinarConfig, DiscriminatorConfig, EncoderConfig, GeneratorConfig,  # noqa: F401
+                                    RendererConfig, UVLayoutConfig)  # re-exported: torch-free definitions
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# The 4-tap binomial low-pass filter of StyleGAN2 (and DINAR's default ``blur_kernel``).
-DEFAULT_BLUR = (1, 3, 3, 1)
+# The 4-tap binomial low-pass filter of StyleGAN2 (and DINAR's default ``blur_kernel``), defined torch-free.
+from dinar_core.nets.config import DEFAULT_BLUR  # noqa: F401
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activations' second moment after the leaky ReLU
 

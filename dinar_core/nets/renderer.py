@@ -13,52 +13,16 @@ Parameter names equal DINAR's ``renderers.pix2pix.Renderer`` (``ntex_preproc.0.w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dinar_core.nets.config import RendererConfig  # noqa: F401  (re-exported: torch-free definition)
 from dinar_core.nets.ops import EqualConv2d, FusedLeakyReLU
 
 # DINAR's segm_head always predicts 3 channels (only the first is used as the person mask).
 SEGM_HEAD_CHANNELS = 3
-
-
-@dataclass(frozen=True)
-class RendererConfig:
-    """Sizes and options of the neural renderer; defaults are DINAR's (configs/eval.yaml ``renderer_config``
-    with the ``renderers.pix2pix.Renderer`` defaults).
-
-    Attributes:
-        in_channels_ntex: channels of the neural texture (DINAR: 21).
-        ngf: width of the U-Net's first level (DINAR: 64).
-        n_downsampling: U-Net levels; the image side must be divisible by ``2**n_downsampling`` (DINAR: 3).
-        n_blocks: residual blocks at the U-Net bottom (DINAR: 3).
-        n_out: feature channels between the U-Net and the heads (DINAR: 16, fixed in its code).
-        normalization: norm of the pre-processing layers and heads; the U-Net always uses batch norm, as DINAR's.
-        hardsegm: force the mask to 1 where the rasterised body covers the pixel (DINAR: True).
-        segm_threshold: mask values below it become transparent when compositing (DINAR: 0 = off; its video
-            maker uses 0.5).
-        exponential_transparency: with a threshold, fade the mask smoothly instead of cutting it (DINAR's
-            default; its formula, see ``transparency``).
-    """
-
-    in_channels_ntex: int = 21
-    ngf: int = 64
-    n_downsampling: int = 3
-    n_blocks: int = 3
-    n_out: int = 16
-    normalization: Literal["batch", "instance"] = "batch"
-    hardsegm: bool = True
-    segm_threshold: float = 0.0
-    exponential_transparency: bool = True
-
-    def __post_init__(self) -> None:
-        if self.normalization not in ("batch", "instance"):
-            raise ValueError(f"RendererConfig.normalization must be 'batch' or 'instance', got {self.normalization!r}")
-        if self.n_downsampling < 0 or self.n_blocks < 0:
-            raise ValueError("RendererConfig: n_downsampling and n_blocks must be >= 0")
 
 
 @dataclass

@@ -14,14 +14,14 @@ defaults are DINAR's (configs/eval.yaml, configs/finetune_avatar.yaml).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from dinar_core.nets.config import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,  # noqa: F401
+                                    _log2, stylegan2_channels)  # re-exported: torch-free definitions
 from dinar_core.nets.ops import (
-    DEFAULT_BLUR,
     ConstantInput,
     ConvLayer,
     EqualLinear,
@@ -33,29 +33,6 @@ from dinar_core.nets.ops import (
 )
 
 
-def stylegan2_channels(resolution: int, channel_multiplier: int, channel_base: int = 128,
-                       max_channels: int = 512) -> int:
-    """Feature width at `resolution` in StyleGAN2's (and DINAR's) layout.
-
-    ``min(base * cm, max)`` up to 32x32, then halving with every doubling of resolution from
-    ``base * cm`` at 64x64 (not capped there, as in DINAR). base 128, cm 2 -> 4..64: 256, 128: 128, 256: 64, 512: 32.
-    """
-    top = channel_base * channel_multiplier
-    if resolution <= 32:
-        return min(top, max_channels)
-    width = top * 64 // resolution
-    if width < 1 or top * 64 % resolution:
-        raise ValueError(f"channel_base*channel_multiplier={top} gives no integer width at resolution {resolution}")
-    return width
-
-
-def _log2(size: int, what: str, minimum: int = 8) -> int:
-    log = int(math.log2(size)) if size > 0 else 0
-    if size < minimum or 2 ** log != size:
-        raise ValueError(f"{what} must be a power of two >= {minimum}, got {size}")
-    return log
-
-
 def _check_image(name: str, x: torch.Tensor, channels: int, size: int | None = None) -> None:
     ok = x.ndim == 4 and x.shape[1] == channels and (size is None or tuple(x.shape[2:]) == (size, size))
     if not ok:
@@ -64,40 +41,6 @@ def _check_image(name: str, x: torch.Tensor, channels: int, size: int | None = N
 
 
 # --------------------------------------------------------------------------------------------------- encoder
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """Sizes of the image -> style encoder; defaults are DINAR's (``generators.style_gan_v2.Encoder`` with
-    image_size 512, channel_multiplier 2).
-
-    Attributes:
-        image_size: side of the square input image (power of two).
-        image_channels: channels of the photo; a mask and a noise plane are appended (DINAR: 3 -> 5 inputs).
-        style_dim: length of the output style vector (DINAR: 512).
-        channel_multiplier: StyleGAN2 width multiplier (DINAR: 2).
-        channel_base: width unit (StyleGAN2: 128; tiny tests use e.g. 8).
-        max_channels: cap of the low-resolution widths (StyleGAN2: 512).
-        first_kernel: kernel of the first 1-layer conv (DINAR's ``k_first``: 1).
-        lr_mul: equalised-lr multiplier of every layer (DINAR: 0.01).
-        blur_kernel: 1D taps of the anti-aliasing filter.
-    """
-
-    image_size: int = 512
-    image_channels: int = 3
-    style_dim: int = 512
-    channel_multiplier: int = 2
-    channel_base: int = 128
-    max_channels: int = 512
-    first_kernel: int = 1
-    lr_mul: float = 0.01
-    blur_kernel: tuple[int, ...] = DEFAULT_BLUR
-
-    def __post_init__(self) -> None:
-        _log2(self.image_size, "EncoderConfig.image_size")
-
-    def channels(self, resolution: int) -> int:
-        return stylegan2_channels(resolution, self.channel_multiplier, self.channel_base, self.max_channels)
 
 
 def _downsampling_trunk(size: int, in_channels: int, channels, first_kernel: int, blur_kernel,
@@ -158,42 +101,6 @@ class Encoder(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------- generator
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    """Sizes of the style -> neural-texture generator; defaults are DINAR's (``generators.style_gan_v2.Generator``
-    with texture_size 256, output_channels 16, channel_multiplier 2, no additive input).
-
-    Attributes:
-        texture_size: side of the output texture (power of two >= 8).
-        output_channels: channels of the neural texture the generator makes (DINAR: 16).
-        style_dim: length of the style vector (DINAR: 512).
-        channel_multiplier / channel_base / max_channels: widths, as in ``EncoderConfig``.
-        blur_kernel: 1D taps of the upsampling filter.
-    """
-
-    texture_size: int = 256
-    output_channels: int = 16
-    style_dim: int = 512
-    channel_multiplier: int = 2
-    channel_base: int = 128
-    max_channels: int = 512
-    blur_kernel: tuple[int, ...] = DEFAULT_BLUR
-
-    def __post_init__(self) -> None:
-        _log2(self.texture_size, "GeneratorConfig.texture_size")
-
-    def channels(self, resolution: int) -> int:
-        return stylegan2_channels(resolution, self.channel_multiplier, self.channel_base, self.max_channels)
-
-    @property
-    def num_noise_layers(self) -> int:
-        """One noise plane per styled conv: 1 at 4x4 plus 2 per resolution from 8 up (DINAR: 13)."""
-        return (_log2(self.texture_size, "texture_size") - 2) * 2 + 1
-
-    def noise_resolution(self, index: int) -> int:
-        return 2 ** ((index + 5) // 2)  # 4, 8, 8, 16, 16, ...
 
 
 class StyledConv(nn.Module):
@@ -294,38 +201,6 @@ class Generator(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------- discriminator
-
-
-@dataclass(frozen=True)
-class DiscriminatorConfig:
-    """Sizes of the StyleGAN2 discriminator; defaults are DINAR's finetuning discriminator
-    (``discriminators.style_gan_v2.Discriminator`` with image_size 512, channel_multiplier 2).
-
-    Attributes:
-        image_size: side of the square input (power of two).
-        in_channels: channels of the input image (3).
-        channel_multiplier / channel_base / max_channels: widths, as in ``EncoderConfig``.
-        first_kernel: kernel of the first conv (DINAR's ``k_first``: 1).
-        std_features: append StyleGAN2's minibatch-stddev feature before ``final_conv`` (DINAR: off).
-        stddev_group: group size of that feature.
-        blur_kernel: 1D taps of the anti-aliasing filter.
-    """
-
-    image_size: int = 512
-    in_channels: int = 3
-    channel_multiplier: int = 2
-    channel_base: int = 128
-    max_channels: int = 512
-    first_kernel: int = 1
-    std_features: bool = False
-    stddev_group: int = 4
-    blur_kernel: tuple[int, ...] = DEFAULT_BLUR
-
-    def __post_init__(self) -> None:
-        _log2(self.image_size, "DiscriminatorConfig.image_size")
-
-    def channels(self, resolution: int) -> int:
-        return stylegan2_channels(resolution, self.channel_multiplier, self.channel_base, self.max_channels)
 
 
 @dataclass

@@ -18,65 +18,12 @@ Parameter names equal DINAR's ``model.*`` keys with ``model.`` stripped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Sizes of the UNet; defaults are DINAR's (configs/eval.yaml, ``unet_config``).
-
-    Attributes:
-        image_size: latent side (64); informative only, any size divisible by ``2**(levels-1)`` works.
-        in_channels: noisy latent + condition channels (6 + 7 = 13).
-        out_channels: predicted noise channels (6).
-        model_channels: base width (256); the timestep embedding has ``4 * model_channels`` features.
-        channel_mult: width multiplier per level (256, 512, 768, 1024).
-        num_res_blocks: residual blocks per level on the way down (one more on the way up).
-        attention_resolutions: downsampling factors at which attention follows each residual block
-            (8, 4, 2 -> the 32x32, 16x16 and 8x8 levels of a 64x64 latent); the middle block always attends.
-        num_heads: attention heads (8), unless ``num_head_channels`` > 0 fixes the head width instead.
-        num_head_channels: channels per head, -1 to use ``num_heads``.
-        resblock_updown: resample with residual blocks (DINAR) instead of strided conv / nearest+conv.
-        conv_resample: with ``resblock_updown`` False, resample with convolutions (else pooling / nearest).
-        use_scale_shift_norm: FiLM-style timestep conditioning (DINAR: False).
-        dropout: dropout in residual blocks (0).
-        norm_groups: GroupNorm groups (DINAR: 8).
-        preproc_input: apply DINAR's ``preproc_rgb`` / ``preproc_segm`` convs to the input.
-    """
-
-    image_size: int = 64
-    in_channels: int = 13
-    out_channels: int = 6
-    model_channels: int = 256
-    channel_mult: tuple[int, ...] = (1, 2, 3, 4)
-    num_res_blocks: int = 2
-    attention_resolutions: tuple[int, ...] = (8, 4, 2)
-    num_heads: int = 8
-    num_head_channels: int = -1
-    resblock_updown: bool = True
-    conv_resample: bool = True
-    use_scale_shift_norm: bool = False
-    dropout: float = 0.0
-    norm_groups: int = 8
-    preproc_input: bool = True
-
-    def __post_init__(self) -> None:
-        if self.preproc_input and self.in_channels < 5:
-            raise ValueError(f"UNetConfig: preproc_input needs in_channels >= 5, got {self.in_channels}")
-        if self.num_heads <= 0 and self.num_head_channels <= 0:
-            raise ValueError("UNetConfig: set num_heads or num_head_channels")
-        widths = {self.model_channels * m for m in self.channel_mult}
-        bad = sorted(w for w in widths if w % self.norm_groups)
-        if bad:
-            raise ValueError(f"UNetConfig: widths {bad} are not divisible by norm_groups={self.norm_groups}")
-
-    @property
-    def downsample_factor(self) -> int:
-        return 2 ** (len(self.channel_mult) - 1)
+from dinar_core.nets.config import UNetConfig  # noqa: F401  (re-exported: torch-free definition)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

@@ -22,55 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dinar_core.nets.config import VQConfig  # noqa: F401  (re-exported: torch-free definition)
+
 # The neural texture's channel layout (see dinar-architecture.md, section 11): RGB at [-5:-2], masks at [-2:].
 RGB_SLICE = slice(-5, -2)
 MASK_SLICE = slice(-2, None)
-
-
-@dataclass(frozen=True)
-class VQConfig:
-    """Sizes of the VQ autoencoder; defaults are DINAR's (configs/eval.yaml, ``compress_branch_config``).
-
-    Attributes:
-        in_channels: channels of the neural texture fed to the encoder (DINAR: 21).
-        out_channels: channels the decoder produces (DINAR: 21; at least 5 for the RGB/mask heads).
-        base_channels: width of the first level (DINAR's ``ch``).
-        channel_mult: width multiplier per level; ``len - 1`` downsamplings by 2 (256 -> 64 for three levels).
-        num_res_blocks: residual blocks per encoder level (the decoder has one more per level).
-        attn_resolutions: resolutions with self-attention after each residual block (DINAR: none; the middle
-            block always has one).
-        z_channels: channels of the encoder output and decoder input.
-        embed_dim: channels of the latent (DINAR: 6), also the codebook vector length.
-        n_embed: number of codebook vectors (DINAR: 8192).
-        resolution: texture side (DINAR: 256); only used to place ``attn_resolutions``.
-        norm_groups: GroupNorm groups (DINAR: 16).
-        dropout: dropout inside residual blocks (0 at inference).
-    """
-
-    in_channels: int = 21
-    out_channels: int = 21
-    base_channels: int = 64
-    channel_mult: tuple[int, ...] = (1, 2, 4)
-    num_res_blocks: int = 2
-    attn_resolutions: tuple[int, ...] = ()
-    z_channels: int = 6
-    embed_dim: int = 6
-    n_embed: int = 8192
-    resolution: int = 256
-    norm_groups: int = 16
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.out_channels < 5:
-            raise ValueError(f"VQConfig.out_channels must be >= 5 (RGB at [-5:-2], masks at [-2:]), got {self.out_channels}")
-        widths = [self.base_channels * m for m in self.channel_mult]
-        bad = [w for w in widths if w % self.norm_groups]
-        if bad:
-            raise ValueError(f"VQConfig: channel widths {bad} are not divisible by norm_groups={self.norm_groups}")
-
-    @property
-    def downsample_factor(self) -> int:
-        return 2 ** (len(self.channel_mult) - 1)
 
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:

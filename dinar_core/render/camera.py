@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-DINAR_FOCAL = 5000.0
-"""DINAR's focal length in pixels (fx = fy), whatever the image size."""
+from dinar_core.render.conventions import DINAR_FOCAL  # torch-free definition
 
 
 def make_K(H: int, W: int, focal: float = DINAR_FOCAL, *, device: torch.device | str | None = None,
