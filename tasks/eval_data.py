@@ -15,7 +15,8 @@ import torch
 
 from dinar_core.body import AnnyParams
 from dinar_core.body.anny_model import PHENOTYPES
-from dinar_core.cameras.multiview import CAMERAS_FILE, GT_DIR, CameraSet, list_persons, read_cameras, view_paths
+from dinar_core.cameras.multiview import (CAMERAS_FILE, DATASET_FILE, GT_DIR, CameraSet, list_persons, read_cameras,
+                                          read_dataset, view_paths)
 from dinar_core.errors import EvalDataError, MissingCameraError
 
 
@@ -112,11 +113,18 @@ def read_person(root: Path) -> EvalPerson:
 
 
 def read_people(data: Path) -> tuple[list[EvalPerson], list[tuple[str, str]]]:
-    """Every person of dataset `data`, and (person, error) for those that cannot be read (the others go on)."""
+    """Every person of dataset `data`, and (person, error) for those that cannot be read (the others go on). A
+    synthetic dataset (``dataset.json`` kind ``synth``) promises ground truth: a person of it without ``gt/`` is an
+    EvalDataError (its body and texture errors could not be measured), not silently a real-data person."""
+    kind = read_dataset(data).kind if (Path(data) / DATASET_FILE).is_file() else ""
     people, errors = [], []
     for root in list_persons(data):
         try:
-            people.append(read_person(root))
+            person = read_person(root)
+            if kind == "synth" and not person.has_gt():
+                raise EvalDataError(f"{root.name}: the synthetic dataset's person has no ground truth ({root / GT_DIR})",
+                                    fix="re-create it with `dinar synth`, or remove it from dataset.json")
+            people.append(person)
         except Exception as exc:  # noqa: BLE001 - recorded per person, the others are evaluated
             errors.append((root.name, f"{type(exc).__name__}: {exc}"))
     return people, errors
