@@ -22,9 +22,9 @@ Every loader of a user-supplied or downloaded file (SMPL-X model files, DINAR fi
 A :class:`FileKind` says which errors to raise (the loader's own :class:`~dinar_core.errors.DinarError`
 subclasses, so a motion file still gives a ``MotionError``), what the file should be, and the limits.
 
-Converting an old chumpy-style SMPL-X pickle (once, in a trusted environment with chumpy installed)::
-
-    python -c "import pickle,sys,numpy as np;d=pickle.load(open(sys.argv[1],'rb'),encoding='latin1');a={k:np.asarray(getattr(v,'r',v.toarray() if hasattr(v,'toarray') else v)) for k,v in d.items()};np.savez(sys.argv[2],**{k:v for k,v in a.items() if v.dtype!=object})" SMPLX_NEUTRAL.pkl SMPLX_NEUTRAL.npz
+An old chumpy-style SMPL-X pickle is refused (unpickling it would build chumpy objects); the fix text points at
+the SMPL-X site's `.npz` downloads and smplx's own converter (``tools/clean_ch.py`` in the smplx repository),
+never at loading the file here.
 """
 
 from __future__ import annotations
@@ -49,11 +49,9 @@ MB = 1 << 20
 GB = 1 << 30
 
 CHUMPY_CONVERT = (
-    "convert it once to plain arrays (in a trusted environment with chumpy installed): "
-    "python -c \"import pickle,sys,numpy as np;d=pickle.load(open(sys.argv[1],'rb'),encoding='latin1');"
-    "a={k:np.asarray(getattr(v,'r',v.toarray() if hasattr(v,'toarray') else v)) for k,v in d.items()};"
-    "np.savez(sys.argv[2],**{k:v for k,v in a.items() if v.dtype!=object})\" SMPLX_NEUTRAL.pkl SMPLX_NEUTRAL.npz "
-    "-- or download the .npz / v1.1 .pkl files from https://smpl-x.is.tue.mpg.de"
+    "download the SMPL-X model as .npz (or the v1.1 .pkl files without chumpy) from https://smpl-x.is.tue.mpg.de, "
+    "or convert this file once with smplx's own tools/clean_ch.py (github.com/vchoutas/smplx) in an environment "
+    "where you trust it"
 )
 """How to turn an SMPL-X pickle that holds chumpy objects into an ``.npz`` this loader reads."""
 

@@ -282,7 +282,8 @@ class SMPLXBody(torch.nn.Module):
         self.gender = gender
         self.model_file = find_smplx_model_file(model_path, gender)
         arrays = check_smplx_model_file(self.model_file)
-        # smplx reads its file with pickle / allow_pickle=True: it gets the checked arrays in a plain .npz we wrote
+        # smplx's own reader is not safe for untrusted files: it only ever sees the checked arrays, in a plain .npz
+        # this process wrote
         with tempfile.TemporaryDirectory(prefix="dinar-smplx-") as tmp:
             checked = _float32_npz(Path(tmp), gender, arrays)
             del arrays

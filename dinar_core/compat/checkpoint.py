@@ -119,8 +119,8 @@ def _raise_unreadable(path: Path, err: Exception) -> None:
             ) from err
         raise UnsupportedCheckpointObjectError(
             f"{path}: safe loading (weights_only) refuses the class {what} inside the checkpoint",
-            fix="if you trust the file, re-save only its weights once: "
-            "`torch.save({'state_dict': torch.load(p, weights_only=False)['state_dict']}, 'weights.ckpt')`",
+            fix="use DINAR's ddpm-epoch=24.ckpt (README link), or re-export only the tensors of its state_dict "
+            "with the tool that wrote the file (a checkpoint of tensors and plain containers loads here)",
         ) from err
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK"):
         try:

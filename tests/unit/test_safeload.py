@@ -99,13 +99,14 @@ def test_smplx_gets_the_checked_arrays_not_the_file(tmp_path):
     np.testing.assert_allclose(body.rest_vertices.numpy(), arrays["v_template"], atol=1e-6)
 
 
-def test_chumpy_pickle_gets_the_conversion_command(tmp_path):
+def test_chumpy_pickle_says_how_to_get_a_loadable_file(tmp_path):
     path = tmp_path / "SMPLX_NEUTRAL.pkl"
     # what an old SMPL-style pickle holds: a chumpy array (the class is referenced by name only)
     path.write_bytes(b"\x80\x02}q\x00X\x0a\x00\x00\x00v_templateq\x01cchumpy.ch\nCh\nq\x02)\x81q\x03s.")
     with pytest.raises(UnsafeModelFileError, match="chumpy") as err:
         check_smplx_model_file(path)
-    assert "np.savez" in err.value.fix and "SMPLX_NEUTRAL.npz" in err.value.fix
+    assert ".npz" in err.value.fix and "smpl-x.is.tue.mpg.de" in err.value.fix and "clean_ch.py" in err.value.fix
+    assert "pickle.load" not in err.value.fix  # the advice never loads the file unsafely
 
 
 def test_sparse_matrices_are_densified(tmp_path):
