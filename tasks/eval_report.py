@@ -108,12 +108,13 @@ def summary_markdown(summary: dict, persons: dict, errors: list, notes: list[str
                   "|---|---|---|---|"]
         for p, b in sorted(body.items()):
             lines.append(f"| {p} | {b.get('mpjpe_mm')} | {b.get('pa_mpjpe_mm')} | {b.get('height_error_mm')} |")
-        for key in ("mpjpe_mm", "pa_mpjpe_mm", "height_error_mm"):
-            vals = [abs(b[key]) if key == "height_error_mm" else b[key] for b in body.values() if b.get(key) is not None]
+        for column, (key, label) in enumerate((("mpjpe_mm", "mean mpjpe_mm"), ("pa_mpjpe_mm", "mean pa_mpjpe_mm"),
+                                               ("height_error_mm", "mean abs height_error_mm"))):
+            vals = [abs(b[key]) for b in body.values() if b.get(key) is not None]  # (MPJPEs are >= 0)
             if vals:
-                lines.append(f"| mean{' |abs|' if key == 'height_error_mm' else ''} {key} | {np.mean(vals):.1f} | | |"
-                             if key == "mpjpe_mm" else f"| mean {key} | | {np.mean(vals):.1f} | |" if
-                             key == "pa_mpjpe_mm" else f"| mean abs {key} | | | {np.mean(vals):.1f} |")
+                cells = ["", "", ""]
+                cells[column] = f"{np.mean(vals):.1f}"
+                lines.append(f"| {label} |" + "".join(f" {c} |" if c else " |" for c in cells))
         lines.append("")
     tex = defaultdict(lambda: defaultdict(list))
     for v in persons.values():
