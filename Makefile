@@ -46,7 +46,7 @@ test-all: setup
 # The decoders' fuzz tests at full strength (tests/fuzz/conftest.py: seeded, 5 s and 1 GB per case); `make test`
 # runs the same tests with DINAR_FUZZ_EXAMPLES' default (200 per decoder).
 fuzz: setup
-	DINAR_FUZZ_EXAMPLES=100000 OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/fuzz
+	DINAR_FUZZ_EXAMPLES=100000 DINAR_FUZZ_REPORT=bench/results/fuzz.json OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 bench: setup
 	$(PY) -m bench.run

@@ -73,18 +73,52 @@ def bounded_memory(limit_mb: int = MAX_RSS_GROWTH_MB) -> Iterator[None]:
         assert grown <= limit_mb, f"peak RSS grew by {grown:.0f} MB in one case (limit {limit_mb} MB)"
 
 
+REPORT_PATH = os.environ.get("DINAR_FUZZ_REPORT")
+"""When set (``make fuzz``), every fuzz test's figures are written there as JSON at the end of the session."""
+_FIGURES: dict[str, dict[str, float]] = {}
+
+
+def _record(outcome: str, cpu_ms: float, rss_mb: float | None) -> None:
+    """Count one case of the running test (``PYTEST_CURRENT_TEST``) and keep its worst CPU time and memory."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+    fig = _FIGURES.setdefault(test, {"cases": 0, "valid": 0, "named_errors": 0, "max_cpu_ms": 0.0,
+                                     "max_rss_growth_mb": 0.0, "started": time.time(), "seconds": 0.0})
+    fig["cases"] += 1
+    fig[outcome] += 1
+    fig["max_cpu_ms"] = max(fig["max_cpu_ms"], round(cpu_ms, 1))
+    if rss_mb is not None:
+        fig["max_rss_growth_mb"] = max(fig["max_rss_growth_mb"], round(rss_mb, 1))
+    fig["seconds"] = round(time.time() - fig["started"], 1)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001 - pytest's hook signature
+    if REPORT_PATH and _FIGURES:
+        import json
+
+        figures = {k: {n: v for n, v in f.items() if n != "started"} for k, f in _FIGURES.items()}
+        out = {"examples_setting": FUZZ_EXAMPLES, "exit_status": int(exitstatus), "tests": figures}
+        Path(REPORT_PATH).parent.mkdir(parents=True, exist_ok=True)
+        Path(REPORT_PATH).write_text(json.dumps(out, indent=1) + "\n")
+
+
 def run_decoder(decode: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``decode``: its result, or None when it raised a DinarError; any other exception propagates (and fails
-    the case). Memory is bounded by :func:`bounded_memory`, CPU time by ``DEADLINE_MS``."""
+    the case). Memory is bounded by :func:`bounded_memory`, CPU time by ``DEADLINE_MS``. Each case that ends
+    (valid or a named error) is counted for ``DINAR_FUZZ_REPORT``."""
     start = time.process_time()
+    before = _rss_kb("VmRSS")
+    outcome = "valid"
     with bounded_memory():
         try:
             return decode(*args, **kwargs)
         except DinarError as exc:
             assert str(exc), f"{type(exc).__name__} without a message"
+            outcome = "named_errors"
             return None
         finally:
             spent = (time.process_time() - start) * 1000
+            peak = _rss_kb("VmHWM")
+            _record(outcome, spent, None if before is None or peak is None else (peak - before) / 1024)
             assert spent <= DEADLINE_MS, f"one case took {spent:.0f} ms of CPU (deadline {DEADLINE_MS} ms)"
 
 

@@ -85,8 +85,12 @@ def _opcode_chunks(draw) -> bytes:
 @st.composite
 def mutated_pickle(draw, seed: bytes, max_ops: int = 4) -> bytes:
     """``seed`` (a pickle) edited at opcode boundaries: opcodes dropped, duplicated, swapped or inserted
-    (globals, containers, lying lengths, huge ints); sometimes raw byte edits on top."""
-    ops = [(pos, op) for op, _arg, pos in pickletools.genops(seed)]
+    (globals, containers, lying lengths, huge ints); sometimes raw byte edits on top. A seed that an earlier edit
+    already broke (no opcode stream to cut) gets raw byte edits only."""
+    try:
+        ops = [(pos, op) for op, _arg, pos in pickletools.genops(seed)]
+    except ValueError:
+        return draw(mutated_bytes(seed, max_ops=3))
     bounds = [pos for pos, _ in ops] + [len(seed)]
     chunks = [seed[bounds[i]:bounds[i + 1]] for i in range(len(ops))] + [seed[bounds[-1]:]]
     for _ in range(draw(st.integers(1, max_ops))):
