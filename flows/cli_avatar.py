@@ -125,6 +125,7 @@ def fit_check(
     """List the persons whose fit (fit/metrics.json) breaks the fit_check thresholds, with their overlay."""
     from tasks.config import resolve_config
     from tasks.discover import find_workspaces
+    from tasks.fit_check import fit_problems
 
     check = resolve_config(None, config, set_).fit_check  # one set of thresholds for the whole folder
     poor = 0
@@ -138,13 +139,14 @@ def fit_check(
             out_console.print(esc(f"{ws.person}\t{path}: unreadable ({exc})"))
             continue
         for frame, m in frames.items():
-            err, iou = float(m.get("reprojection_error_rel", 0.0)), float(m.get("mask_iou", 1.0))
-            if err > check.max_reprojection_error_rel or iou < check.min_mask_iou:
+            problems = fit_problems(m, check)
+            if problems:
                 poor += 1
-                out_console.print(esc(f"{ws.person}\t{frame}\treprojection {err:.1%}\tmask IoU {iou:.2f}\t"
+                out_console.print(esc(f"{ws.person}\t{frame}\t{'; '.join(problems)}\t"
                                       f"{ws.fit_dir / f'{frame}_overlay.png'}"), soft_wrap=True)
     console.print(f"{poor} poor fit(s) (reprojection error > {check.max_reprojection_error_rel:.0%} of the body "
-                  f"height or mask IoU < {check.min_mask_iou:.2f})")
+                  f"height, mask IoU < {check.min_mask_iou:.2f}, interpenetration > {check.max_penetration_mm:.0f} mm "
+                  f"or a joint {check.max_limit_violation_deg:.0f} deg beyond its limit)")
 
 
 @command()

@@ -114,6 +114,10 @@ class FitCheckConfig:
     max_reprojection_error_rel: float = 0.03
     """Mean BODY_25 reprojection error as a fraction of the body's height in the image."""
     min_mask_iou: float = 0.8
+    max_penetration_mm: float = 15.0
+    """Deepest interpenetration (a hand in the thigh, an arm in the torso, a foot in the other leg), millimetres."""
+    max_limit_violation_deg: float = 10.0
+    """Largest excess of a joint angle beyond the anatomical limit table, degrees."""
 
 
 @dataclass

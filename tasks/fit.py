@@ -23,6 +23,7 @@ from dinar_core.texture.render import framing_camera, rotate_about_vertical
 from tasks.artifacts import read_keypoints, read_mask, read_rgb, write_anny_fit, write_png, write_smplx_fit
 from tasks.bodies import body_kind, load_body, smplx_model_file
 from tasks.config import PipelineConfig
+from tasks.fit_check import fit_problems
 from tasks.runner import Stage, StageOutput
 from tasks.workspace import Workspace, atomic_write_json
 
@@ -73,12 +74,12 @@ def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
             "reprojection_error_px_all": m.reprojection_error_px_all, "mask_iou": m.mask_iou,
             "body_height_px": m.body_height_px, "partial_body": bool(result.partial_body[i]),
             "dropped_keypoints": [BODY25_NAMES[k] for k in result.dropped_keypoints[i]],
+            "plausibility": m.plausibility.to_dict() if m.plausibility is not None else None,
         }
-        check = cfg.fit_check
-        if m.reprojection_error_rel > check.max_reprojection_error_rel or m.mask_iou < check.min_mask_iou:
-            warnings.append(f"PoorFit: {frame}: reprojection error {m.reprojection_error_rel:.1%} of the body "
-                            f"height, mask IoU {m.mask_iou:.2f} (thresholds {check.max_reprojection_error_rel:.0%},"
-                            f" {check.min_mask_iou:.2f}); look at fit/{frame}_overlay.png")
+        problems = fit_problems(per_frame[frame], cfg.fit_check)
+        if problems:
+            warnings.append(f"PoorFit: {frame}: {'; '.join(problems)}; look at fit/{frame}_overlay.png and "
+                            f"fit/{frame}_side.png")
         if result.dropped_keypoints[i]:
             names = ", ".join(BODY25_NAMES[k] for k in result.dropped_keypoints[i])
             warnings.append(f"CutLegKeypoints: {frame}: {names} dropped: they lie at the photo's bottom edge where the "
@@ -97,5 +98,5 @@ def fit(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                        info={"body": body.kind, "frames": per_frame, "seconds": round(result.seconds, 2)})
 
 
-STAGE = Stage(name="fit", version="2", after=("keypoints",), sections=("body", "fit", "fit_check"),
+STAGE = Stage(name="fit", version="3", after=("keypoints",), sections=("body", "fit", "fit_check"),
               inputs=fit_inputs, run=fit, tools=("torch", "smplx", "anny"))

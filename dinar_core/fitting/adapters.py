@@ -45,6 +45,12 @@ def smplx_body_spec() -> BodySpec:
 
     for knee in ("left_knee", "right_knee"):
         limit(knee, (-0.1, -0.2, -0.2), (2.7, 0.2, 0.2))
+    # Hips: flexion (thigh forwards) is a negative rotation about x, up to ~130 deg, extension ~30 deg; abduction
+    # (the left thigh towards +x under +z) to ~70 deg, adduction ~30 deg; twist about the thigh ~45 deg.
+    limit("left_hip", (-2.3, -0.8, -0.5), (0.5, 0.8, 1.2))
+    limit("right_hip", (-2.3, -0.8, -1.2), (0.5, 0.8, 0.5))
+    for collar in ("left_collar", "right_collar"):
+        limit(collar, (-0.5, -0.5, -0.5), (0.5, 0.5, 0.5))
     limit("left_elbow", (-0.8, -2.7, -0.4), (0.8, 0.1, 0.4))
     limit("right_elbow", (-0.8, -0.1, -0.4), (0.8, 2.7, 0.4))
     for spine in ("spine1", "spine2", "spine3"):
@@ -77,7 +83,7 @@ def smplx_body_spec() -> BodySpec:
         num_body_joints=21, pose_rest=rest, num_betas=10, num_hand=6, num_expression=10, has_jaw=True, pose_lower=lower,
         pose_upper=upper, pose_weight=weight, bend_joint=torch.tensor([b[0] for b in bend]),
         bend_axis=torch.tensor([b[1] for b in bend]), bend_sign=torch.tensor([b[2] for b in bend]),
-        leg_joints=legs)
+        leg_joints=legs, joint_names=tuple(sorted(j, key=j.get)))
 
 
 class SMPLXFitBody:
@@ -229,7 +235,7 @@ def anny_body_spec() -> BodySpec:
         num_body_joints=n, num_betas=6, num_hand=0, num_expression=0, has_jaw=False, pose_lower=lower,
         pose_upper=upper, pose_weight=weight, bend_joint=torch.tensor([b[0] for b in bend]),
         bend_axis=torch.tensor([b[1] for b in bend]), bend_sign=torch.tensor([b[2] for b in bend]),
-        leg_joints=legs, pose_rest=rest, betas_rest=0.5, betas_range=(0.0, 1.0))
+        leg_joints=legs, pose_rest=rest, betas_rest=0.5, betas_range=(0.0, 1.0), joint_names=ANNY_BODY_BONES)
 
 
 class AnnyFitBody:

@@ -50,6 +50,28 @@ class FitConfig:
     silhouette_sigma: float = 0.05
     """Geman-McClure scale of the coverage term, as a fraction of the body height: mask outline further than this
     from the body (a held object, a loose coat) pulls with bounded force instead of bending the body towards it."""
+    coverage_loose_scale: float = 0.15
+    """The asymmetric silhouette: mask outline not covered by the body costs this fraction of
+    ``w_silhouette_coverage`` where the nearest body part is one clothes hang loose on (torso, legs), the full
+    weight on skin (arms, head, hands, feet); body outside the mask always costs fully. 1 = symmetric (the fit
+    before issue 11, which made slim people fill loose clothes)."""
+    w_height: float = 2.0
+    """Partial bodies (legs not seen): squared z-score of the body's standing height against ``height_prior``
+    (the shape alone cannot be told from an upper body, and a big torso in a close-up made a 2.3 m giant)."""
+    height_prior: tuple[float, float] = (1.70, 0.10)
+    """Mean and standard deviation (m) of adult standing height for ``w_height``."""
+    w_penetration: float = 2.0
+    """Interpenetration (``contact``): squared depth, in units of 1 % of the body height, of arms and hands in
+    the torso or the thighs and of a foot in the other foot or shin."""
+    w_feet_ground: float = 0.5
+    """Both feet seen: robust squared height difference of the two feet's lowest points along the body's up
+    axis, in units of 1 % of the body height (Geman-McClure, ``feet_sigma``): feet stand on one plane unless the
+    keypoints clearly lift one."""
+    feet_sigma: float = 3.0
+    """Geman-McClure scale of ``w_feet_ground`` in those units (a lift of 3 % of the height counts half)."""
+    w_unseen_arms: float = 20.0
+    """Stages 2-3: lean of each upper arm and forearm whose lower end is not seen towards or away from the
+    camera (the depth of an unseen limb kept near rest, as for the legs)."""
     w_betas: float = 0.05
     w_pose: float = 0.02
     w_limits: float = 50.0

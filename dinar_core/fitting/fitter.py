@@ -21,11 +21,13 @@ import torch
 from torch import Tensor
 
 from dinar_core.body import AnnyBody, SMPLXBody
+from dinar_core.body.parts import Part, body_parts
+from dinar_core.fitting import contact
 from dinar_core.fitting.adapters import AnnyFitBody, SMPLXFitBody
 from dinar_core.fitting.config import FitConfig
 from dinar_core.fitting.init import init_camera
-from dinar_core.fitting.metrics import FrameMetrics, frame_metrics
-from dinar_core.fitting.objective import Problem, silhouette_vertex_subset
+from dinar_core.fitting.metrics import FrameMetrics, Plausibility, frame_metrics, limit_violations, waist_girth
+from dinar_core.fitting.objective import HeightModel, Problem, silhouette_vertex_subset
 from dinar_core.fitting.schedule import StageReport, run_stage, stage_plan
 from dinar_core.fitting.targets import LEG_KEYPOINTS, FitTargets, prepare_targets
 from dinar_core.fitting.variables import FitBody, FitVariables
@@ -114,6 +116,8 @@ def fit_body(body, keypoints: Sequence, masks: Sequence[np.ndarray | None], imag
         verts2d = project(out.vertices, targets.K).cpu().numpy()  # (B, V, 2)
     metrics = frame_metrics(proj.cpu().numpy(), targets.keypoints, problem.available.cpu().numpy(), verts2d,
                             fb.faces.cpu().numpy(), masks, image_sizes, targets.scale_px)
+    for m, plaus in zip(metrics, plausibility(fb, problem, v, kp3)):
+        m.plausibility = plaus
     params = fb.to_params(v) if hasattr(fb, "to_params") else None
     return BodyFit(variables=v, params=params, vertices=out.vertices, faces=fb.faces, keypoints3d=kp3,
                    keypoints2d=fitted_keypoints2d(proj, targets, problem.available), K=targets.K,
@@ -134,9 +138,80 @@ def _start(fb: FitBody, targets: FitTargets, cfg: FitConfig, device: torch.devic
     v.global_orient = init.global_orient.clone()
     v.transl = init.transl.clone()
     shared = v.betas[:1].clone() if cfg.share_shape and B > 1 and v.betas.numel() else None
-    problem = Problem(fb, cfg, targets, available, silhouette_vertex_subset(rest_out.vertices.shape[1], cfg, device),
-                      init.global_orient.clone(), shared)
+    subset = silhouette_vertex_subset(rest_out.vertices.shape[1], cfg, device)
+    parts = vertex_parts(fb)
+    cover_weight = shapes = None
+    if parts is not None:
+        parts = parts.to(device)
+        loose = (parts == int(Part.TORSO)) | (parts == int(Part.LEG_L)) | (parts == int(Part.LEG_R))
+        weight = torch.where(loose, float(cfg.coverage_loose_scale), 1.0)  # (V,)
+        cover_weight = weight if subset is None else weight[subset]
+        shapes = contact.contact_shapes(rest_out.vertices[0], rest_kp.points[0], parts)
+    problem = Problem(fb, cfg, targets, available, subset, init.global_orient.clone(), shared, cover_weight, shapes,
+                      height_model(fb, device))
     return v, problem
+
+
+def vertex_parts(fb: FitBody) -> Tensor | None:
+    """(V,) :class:`~dinar_core.body.parts.Part` of each vertex: the adapter's ``vertex_parts`` if it has them, else
+    from the skinning weights of the model it wraps, else None (then the fit has no contact terms and a symmetric
+    silhouette)."""
+    parts = getattr(fb, "vertex_parts", None)
+    if parts is None and hasattr(fb, "body"):
+        parts = body_parts(fb.body)
+    return parts
+
+
+def height_model(fb: FitBody, device: torch.device) -> HeightModel | None:
+    """The standing height (top minus bottom vertex of the rest pose, along the canonical up axis y) and its
+    gradient in the shape at the rest shape: :class:`HeightModel`, or None for a body without shape parameters."""
+    v = FitVariables.rest(fb.spec, 1, device)
+    if v.betas.numel() == 0:
+        return None
+    betas = v.betas.clone().requires_grad_(True)
+    v.betas = betas
+    with torch.enable_grad():
+        y = fb.forward(v).vertices[0, :, 1]
+        top, bottom = int(y.argmax()), int(y.argmin())
+        height = y[top] - y[bottom]
+        (grad,) = torch.autograd.grad(height, betas)
+    return HeightModel(float(height.detach()), grad[0].detach(), betas[0].detach())
+
+
+def plausibility(fb: FitBody, p: Problem, v: FitVariables, kp3: Tensor) -> list[Plausibility | None]:
+    """The 3D checks of every fitted frame (:class:`~dinar_core.fitting.metrics.Plausibility`); None per frame for a
+    body without part labels. kp3: (B, 137, 3) fitted keypoints, camera frame."""
+    B = v.batch_size
+    if p.shapes is None:
+        return [None] * B
+    from dinar_core.rotations import axis_angle_to_matrix
+
+    parts = vertex_parts(fb).cpu().numpy()
+    torso = parts == int(Part.TORSO)
+    with torch.no_grad():
+        rest = FitVariables.rest(fb.spec, B + 1, fb.device)
+        rest.betas = torch.cat([rest.betas[:1], v.betas], 0)  # row 0: the rest shape (the population mean)
+        out = fb.forward(rest)
+        verts = out.vertices.cpu().numpy()
+        rkp = fb.keypoints(out).points.cpu().numpy()
+        depths = {k: d.cpu().numpy() for k, d in contact.penetration_depths(kp3, p.available, p.shapes).items()}
+        up = axis_angle_to_matrix(v.global_orient)[:, :, 1]
+        feet = contact.feet_heights(kp3, up).cpu().numpy()
+    target = p.targets.target.cpu().numpy()
+    girth = [waist_girth(verts[k], rkp[k, contact.MIDHIP], rkp[k, contact.NECK], torso) for k in range(B + 1)]
+    spec = fb.spec
+    lower, upper = spec.pose_lower.cpu().numpy(), spec.pose_upper.cpu().numpy()
+    out_list = []
+    for b in range(B):
+        pen = {k: 1000 * float(d[b]) for k, d in depths.items()}
+        both = (target[b, list(contact.LEFT_FOOT), 2] > 0).any() and (target[b, list(contact.RIGHT_FOOT), 2] > 0).any()
+        out_list.append(Plausibility(
+            height_m=float(verts[b + 1, :, 1].max() - verts[b + 1, :, 1].min()), waist_girth_m=girth[b + 1],
+            girth_change_m=girth[b + 1] - girth[0], penetration_mm=max(pen.values()),
+            penetrations={k: d for k, d in pen.items() if d > 1.0},
+            limit_violations=limit_violations(v.body_pose[b].cpu().numpy(), lower, upper, spec.joint_names),
+            feet_gap_mm=1000 * float(abs(feet[b, 0] - feet[b, 1])) if both else float("nan")))
+    return out_list
 
 
 def fitted_keypoints2d(proj: Tensor, targets: FitTargets, available: Tensor) -> Tensor:

@@ -73,14 +73,17 @@ def silhouette_outside_loss(points: Tensor, outside_dt: Tensor, size: Tensor, sc
 
 
 def silhouette_coverage_loss(points: Tensor, mask_points: Tensor, mask_weight: Tensor, scale: Tensor,
-                              sigma: float | None = None) -> Tensor:
+                              sigma: float | None = None, vertex_weight: Tensor | None = None) -> Tensor:
     """Penalise mask pixels far from the projected body: one-sided chamfer from mask boundary samples to the
     nearest projected vertex (the body's outline vertices are the nearest ones to the mask's outline).
 
     points: (B, V, 2) projected vertices (pixels); mask_points: (B, M, 2) samples of the mask boundary;
     mask_weight: (B, M) 1 for real samples, 0 for padding; scale: (B,); sigma: Geman-McClure scale in units of
-    ``scale`` (None: plain squares). Returns (B,) the weighted mean of ``GM((min_v |p_m - v| / scale)^2)``: robust,
-    because a mask also holds what the person holds or wears loosely (a helmet, a bag), which no pose can cover.
+    ``scale`` (None: plain squares); vertex_weight: (V,) optional weight of each vertex as the nearest one (the
+    asymmetric silhouette: low on parts clothes hang loose on), multiplying its samples' cost (the mean still
+    divides by the number of samples, so a low weight lowers the pull). Returns (B,) the weighted mean of
+    ``GM((min_v |p_m - v| / scale)^2)``: robust, because a mask also holds what the person holds or wears loosely
+    (a helmet, a bag), which no pose can cover.
     """
     with torch.no_grad():  # which vertex is nearest is a discrete choice: find it without building a graph
         nearest = torch.cdist(mask_points, points.detach()).argmin(-1)  # (B, M)
@@ -88,7 +91,8 @@ def silhouette_coverage_loss(points: Tensor, mask_points: Tensor, mask_weight: T
     d2 = ((mask_points - picked) ** 2).sum(-1) / (scale[:, None] ** 2)  # (B, M)
     if sigma is not None:
         d2 = geman_mcclure(d2, sigma)
-    return (mask_weight * d2).sum(-1) / mask_weight.sum(-1).clamp_min(1.0)
+    w = mask_weight if vertex_weight is None else mask_weight * vertex_weight.to(d2)[nearest]
+    return (w * d2).sum(-1) / mask_weight.sum(-1).clamp_min(1.0)
 
 
 def l2_prior(x: Tensor) -> Tensor:

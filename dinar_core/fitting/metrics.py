@@ -1,4 +1,6 @@
-"""How good a body fit is: reprojection error, mask IoU of the exact silhouette, Procrustes-aligned 3D error."""
+"""How good a body fit is: reprojection error, mask IoU of the exact silhouette, Procrustes-aligned 3D error; and
+whether the 3D body is plausible, which the 2D figures cannot tell: interpenetration, joint limits, the feet's
+heights, the standing height and the waist girth."""
 
 from __future__ import annotations
 
@@ -25,6 +27,63 @@ class FrameMetrics:
     reprojection_error_px_all: float
     mask_iou: float
     body_height_px: float
+    plausibility: "Plausibility | None" = None
+
+
+@dataclass
+class Plausibility:
+    """The 3D checks of one fitted frame.
+
+    height_m: standing height of the fitted shape (rest pose); waist_girth_m: its waist circumference;
+    girth_change_m: that minus the rest shape's (the population mean); penetration_mm: the deepest interpenetration,
+    penetrations: {pair: mm} of the pairs deeper than 1 mm (``contact.penetration_depths``); limit_violations:
+    [{joint, axis, excess_deg}] of the joint-angle components more than 1 degree beyond the limit table;
+    feet_gap_mm: height difference of the two feet's lowest points along the body's up axis (NaN unless both
+    feet are seen)."""
+
+    height_m: float
+    waist_girth_m: float
+    girth_change_m: float
+    penetration_mm: float
+    penetrations: dict
+    limit_violations: list
+    feet_gap_mm: float
+
+    def to_dict(self) -> dict:
+        return {"height_m": round(self.height_m, 4), "waist_girth_m": round(self.waist_girth_m, 4),
+                "girth_change_m": round(self.girth_change_m, 4), "penetration_mm": round(self.penetration_mm, 1),
+                "penetrations": {k: round(v, 1) for k, v in self.penetrations.items()},
+                "limit_violations": self.limit_violations,
+                "feet_gap_mm": None if not np.isfinite(self.feet_gap_mm) else round(self.feet_gap_mm, 1)}
+
+
+def waist_girth(vertices: np.ndarray, midhip: np.ndarray, neck: np.ndarray, torso: np.ndarray,
+                level: float = 0.3, band: float = 0.015) -> float:
+    """Waist circumference (m) of a rest-pose mesh (y up): the perimeter of the convex hull, in the x-z plane, of
+    the torso vertices within ``band`` m of the height ``level`` of the way from the mid-hip to the neck.
+    vertices: (V, 3); midhip, neck: (3,); torso: (V,) bool. NaN with fewer than 3 vertices in the band."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    y = midhip[1] + level * (neck[1] - midhip[1])
+    sel = vertices[torso & (np.abs(vertices[:, 1] - y) <= band)][:, [0, 2]]
+    if len(sel) < 3:
+        return float("nan")
+    try:
+        hull = ConvexHull(sel)
+    except QhullError:
+        return float("nan")
+    ring = sel[hull.vertices]
+    return float(np.linalg.norm(ring - np.roll(ring, 1, 0), axis=1).sum())
+
+
+def limit_violations(pose: np.ndarray, lower: np.ndarray, upper: np.ndarray, names, min_deg: float = 1.0) -> list:
+    """[{joint, axis, excess_deg}] of the axis-angle components of ``pose`` (J, 3) beyond [lower, upper] (J, 3) by
+    more than ``min_deg``; names: J joint names (or None: indices)."""
+    excess = np.degrees(np.maximum(np.maximum(lower - pose, pose - upper), 0.0))
+    out = []
+    for j, a in zip(*np.nonzero(excess > min_deg)):
+        out.append({"joint": names[j] if names else int(j), "axis": "xyz"[a], "excess_deg": round(float(excess[j, a]), 1)})
+    return out
 
 
 def frame_metrics(projected: np.ndarray, target: np.ndarray, available: np.ndarray, vertices2d: np.ndarray,

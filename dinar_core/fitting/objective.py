@@ -2,9 +2,11 @@
 
 ``data`` (Geman-McClure on keypoint residuals in units of the body's image height, times confidence) +
 ``silhouette`` (outside-distance of the projected vertices + chamfer from the mask outline to them) +
-``upright`` (the root's pitch, the lean of the torso, the legs and each thigh and shin towards the camera) +
-priors (shape L2, pose L2 with a heavier spine, joint-angle limits, elbow/knee bending, unseen legs pulled to rest,
-and in the detail stage hand PCA, expression and jaw L2). The pure loss functions are in ``losses``.
+``upright`` (the root's pitch, the lean of the torso, the legs and each thigh and shin towards the camera, and of
+unseen arms) + ``contact`` (arms and hands out of the torso and thighs, a foot out of the other leg, both feet on one
+ground plane; ``contact``) + priors (shape L2, a height prior for partial bodies, pose L2 with a heavier spine,
+joint-angle limits, elbow/knee bending, unseen legs pulled to rest, and in the detail stage hand PCA, expression and
+jaw L2). The pure loss functions are in ``losses`` and ``contact``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from dinar_core.fitting import losses
+from dinar_core.fitting import contact, losses
 from dinar_core.fitting.config import FitConfig
 from dinar_core.fitting.init import MIDHIP, NECK, TORSO
 from dinar_core.fitting.targets import LANKLE, LHIP, LKNEE, RANKLE, RHIP, RKNEE, FitTargets
@@ -33,6 +35,9 @@ LEAN_SEGMENTS = torch.tensor([[[MIDHIP, MIDHIP], [NECK, NECK]], [[RANKLE, LANKLE
 # project into the photo and cover the mask of whatever is at the bottom of the picture (arms, a held object).
 LEG_BONES = torch.tensor([[[RKNEE, RKNEE], [RHIP, RHIP]], [[RANKLE, RANKLE], [RKNEE, RKNEE]],
                           [[LKNEE, LKNEE], [LHIP, LHIP]], [[LANKLE, LANKLE], [LKNEE, LKNEE]]])
+# Each upper arm and forearm (lower end first): unseen, it keeps its depth near rest (in the image plane).
+ARM_BONES = torch.tensor([[[contact.RELB] * 2, [contact.RSHO] * 2], [[contact.RWRI] * 2, [contact.RELB] * 2],
+                          [[contact.LELB] * 2, [contact.LSHO] * 2], [[contact.LWRI] * 2, [contact.LELB] * 2]])
 
 
 @dataclass
@@ -42,7 +47,9 @@ class Problem:
     body: the :class:`FitBody`; targets: :class:`FitTargets`; available: (137,) bool, the keypoints the body has.
     vertex_subset: (V',) int64 vertices the silhouette terms use (None: all). init_orient: (B, 3) stage 1's starting
     orientation. shared_betas: (1, num_betas) the one shape of every frame (``FitConfig.share_shape``), or None.
-    evaluations: objective calls so far.
+    cover_weight: (V',) weight of each silhouette vertex in the coverage term (``FitConfig.coverage_loose_scale``
+    on loose-clothes parts), or None. shapes: the ``contact`` solids of the rest body, or None (no part labels).
+    height: :class:`HeightModel`, or None. evaluations: objective calls so far.
     """
 
     body: FitBody
@@ -52,7 +59,29 @@ class Problem:
     vertex_subset: Tensor | None = None
     init_orient: Tensor | None = None
     shared_betas: Tensor | None = None
+    cover_weight: Tensor | None = None
+    shapes: contact.ContactShapes | None = None
+    height: "HeightModel | None" = None
     evaluations: int = 0
+
+
+@dataclass
+class HeightModel:
+    """The body's standing height as a linear function of the shape, measured on the rest pose at the start:
+    ``height(betas) = h0 + grad . (betas - betas0)`` (exact for SMPL-X, whose shape is linear; a first-order model for
+    Anny). h0: metres; grad: (num_betas,); betas0: (num_betas,). unit: 1 % of h0, the contact terms' unit."""
+
+    h0: float
+    grad: Tensor
+    betas0: Tensor
+
+    @property
+    def unit(self) -> float:
+        return 0.01 * self.h0
+
+    def __call__(self, betas: Tensor) -> Tensor:
+        """(B, num_betas) -> (B,) metres."""
+        return self.h0 + (betas - self.betas0) @ self.grad
 
 
 def silhouette_vertex_subset(num_verts: int, cfg: FitConfig, device: torch.device) -> Tensor | None:
@@ -94,7 +123,8 @@ def silhouette_term(p: Problem, vertices: Tensor, silhouette_scale: float) -> Te
     has = sil.has_mask.to(verts2d)
     front = (verts[..., 2] > 1e-3).to(verts2d)  # (B, V')
     outside = losses.silhouette_outside_loss(verts2d + sil.pad[:, None, None], sil.dt, sil.size, t.scale, front)
-    cover = losses.silhouette_coverage_loss(verts2d, sil.outline, sil.outline_w, t.scale, cfg.silhouette_sigma or None)
+    cover = losses.silhouette_coverage_loss(verts2d, sil.outline, sil.outline_w, t.scale, cfg.silhouette_sigma or None,
+                                            p.cover_weight)
     return DATA_UNIT * silhouette_scale * has * (cfg.w_silhouette_outside * outside
                                                  + cfg.w_silhouette_coverage * cover)
 
@@ -108,9 +138,35 @@ def upright_terms(p: Problem, v: FitVariables, kp: Tensor) -> list[Tensor]:
     seen = (target[:, segments.flatten(1), 2] > 0).all(-1).to(kp)  # (B, S): only segments both ends seen
     bones = LEG_BONES.to(kp.device)
     unseen = (target[:, bones[:, 0, 0], 2] <= 0).to(kp)  # (B, 4): the bone's lower end not detected
+    arms = ARM_BONES.to(kp.device)
+    unseen_arm = (target[:, arms[:, 0, 0], 2] <= 0).to(kp)  # (B, 4)
     return [cfg.w_upright * up[:, 2] ** 2,
             cfg.w_upright_body * losses.lean_penalty(kp, segments, seen),
-            losses.lean_penalty(kp, bones, cfg.w_upright_body * unseen + cfg.w_leg_depth * (1 - unseen))]
+            losses.lean_penalty(kp, bones, cfg.w_upright_body * unseen + cfg.w_leg_depth * (1 - unseen)),
+            cfg.w_unseen_arms * losses.lean_penalty(kp, arms, unseen_arm)]
+
+
+def contact_terms(p: Problem, v: FitVariables, kp: Tensor) -> list[Tensor]:
+    """Interpenetration (every pair of ``contact.penetration_depths``, squared depth in units of 1 % of the body
+    height) and, for frames with both feet seen and not a partial body, the feet's robust height difference.
+    kp: (B, 137, 3). Returns (B,) terms (none without solids)."""
+    cfg = p.cfg
+    if p.shapes is None:
+        return []
+    unit = p.height.unit if p.height is not None else 0.017
+    depths = contact.penetration_depths(kp, p.available, p.shapes)
+    pen = torch.stack(list(depths.values()), 1) / unit  # (B, pairs)
+    terms = [cfg.w_penetration * (pen ** 2).sum(-1)]
+    if cfg.w_feet_ground > 0:
+        target = p.targets.target
+        up = axis_angle_to_matrix(v.global_orient)[:, :, 1]  # (B, 3)
+        feet = contact.feet_heights(kp, up) / unit  # (B, 2)
+        seen = ((target[:, list(contact.LEFT_FOOT), 2] > 0).any(-1) & (target[:, list(contact.RIGHT_FOOT), 2] > 0)
+                .any(-1)).to(kp)
+        partial = torch.tensor(p.targets.partial, dtype=torch.bool, device=kp.device)
+        gap2 = (feet[:, 0] - feet[:, 1]) ** 2
+        terms.append(cfg.w_feet_ground * seen * (~partial).to(kp) * losses.geman_mcclure(gap2, cfg.feet_sigma))
+    return terms
 
 
 def body_priors(p: Problem, v: FitVariables, prior_scale: float) -> list[Tensor]:
@@ -124,6 +180,10 @@ def body_priors(p: Problem, v: FitVariables, prior_scale: float) -> list[Tensor]
              cfg.w_limits * losses.hinge_limits(pose, spec.pose_lower, spec.pose_upper),
              cfg.w_bending * losses.bending_penalty(pose, spec.bend_joint, spec.bend_axis, spec.bend_sign),
              cfg.w_unseen_legs * (((pose - rest) ** 2).sum(-1) * p.targets.leg_mask).sum(-1)]
+    if p.height is not None and cfg.w_height > 0 and any(p.targets.partial):
+        partial = torch.tensor(p.targets.partial, dtype=pose.dtype, device=pose.device)
+        mean, sd = p.cfg.height_prior
+        terms.append(cfg.w_height * partial * ((p.height(v.betas) - mean) / sd) ** 2)
     if spec.betas_range is not None:
         lo, hi = spec.betas_range
         terms.append(1e3 * losses.l2_prior((lo - v.betas).clamp_min(0) + (v.betas - hi).clamp_min(0)))
@@ -155,7 +215,7 @@ def objective(p: Problem, v: FitVariables, stage: str, prior_scale: float = 1.0,
     if stage != "camera":
         if p.targets.silhouettes.has_mask.any() and (cfg.w_silhouette_outside > 0 or cfg.w_silhouette_coverage > 0):
             terms.append(silhouette_term(p, out.vertices, silhouette_scale))
-        terms += upright_terms(p, v, kp) + body_priors(p, v, prior_scale)
+        terms += upright_terms(p, v, kp) + contact_terms(p, v, kp) + body_priors(p, v, prior_scale)
         if stage == "detail":
             terms += detail_priors(p, v)
     # 3. Sum per frame, then over frames.

@@ -54,6 +54,8 @@ class BodySpec:
     view's depth ambiguity (a forearm towards or away from the camera) the natural way, as SMPLify's GMM mean."""
     betas_rest: float = 0.0
     betas_range: tuple[float, float] | None = None
+    joint_names: tuple[str, ...] | None = None
+    """Jb names of the ``body_pose`` joints (for reports: the limit violations), or None."""
 
 
 @dataclass

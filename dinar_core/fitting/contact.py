@@ -1,0 +1,178 @@
+"""Where a fitted body touches itself and the ground: interpenetration of arms, hands and feet with the torso, the
+thighs and the other leg, and the height of each foot above the lowest one. Pure functions on the OpenPose-layout
+keypoints (B, 137, 3), so the terms cost a few hundred flops per frame, whatever the mesh.
+
+The body is approximated by solids fitted once to the rest mesh (:func:`contact_shapes`): the torso is an
+elliptic cylinder with caps around the mid-hip -> neck axis (wider than deep, as a torso is), each thigh, shin and
+foot a capsule. Probes are points with a radius (wrists, elbows, forearm middles, the hand keypoints where the body
+has them, the foot keypoints). The solids are conservative (inner) fits: a hand resting on a thigh or an arm
+hanging along the torso touches them without entering, so only a real interpenetration costs.
+
+Units: metres. Frames: the camera frame of the fit (any frame works; ``up`` gives the body's vertical).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from dinar_core.body.parts import Part
+from dinar_core.keypoints.layout import HANDS
+
+# BODY_25 indices
+NECK, RSHO, RELB, RWRI, LSHO, LELB, LWRI, MIDHIP = 1, 2, 3, 4, 5, 6, 7, 8
+RHIP, RKNEE, RANK, LHIP, LKNEE, LANK = 9, 10, 11, 12, 13, 14
+LBIGTOE, LSMALLTOE, LHEEL, RBIGTOE, RSMALLTOE, RHEEL = 19, 20, 21, 22, 23, 24
+LEFT_FOOT = (LANK, LBIGTOE, LSMALLTOE, LHEEL)
+RIGHT_FOOT = (RANK, RBIGTOE, RSMALLTOE, RHEEL)
+
+CAPSULES = {  # name: (from keypoint, to keypoint, the body part whose vertices give the radius)
+    "right thigh": (RHIP, RKNEE, Part.LEG_R), "left thigh": (LHIP, LKNEE, Part.LEG_L),
+    "right shin": (RKNEE, RANK, Part.LEG_R), "left shin": (LKNEE, LANK, Part.LEG_L),
+    "right foot": (RHEEL, RBIGTOE, Part.FOOT_R), "left foot": (LHEEL, LBIGTOE, Part.FOOT_L),
+}
+"""The limb solids (the torso is apart: :func:`torso_penetration`)."""
+
+PROBE_RADIUS = {"wrist": 0.03, "elbow": 0.035, "forearm": 0.035, "hand": 0.01, "foot": 0.02}
+"""Radius (m) of each kind of probe point."""
+
+INNER = 0.85
+"""The solids' radii are this fraction of the rest mesh's median radius (an inner fit: contact is free)."""
+
+
+@dataclass(frozen=True)
+class ContactShapes:
+    """The solids of one body shape (rest mesh), metres.
+
+    torso_half: (lateral, depth) half-axes of the torso's elliptic section; radius: {capsule name: radius}.
+    """
+
+    torso_half: tuple[float, float]
+    radius: dict[str, float]
+
+
+def _segment_param(points: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Closest points on segments a-b. points: (..., 3); a, b: broadcastable (..., 3). Returns (t (...), offset
+    (..., 3) = point - closest point), t clamped to [0, 1]."""
+    ab = b - a
+    t = ((points - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)
+    t = t.clamp(0.0, 1.0)
+    return t, points - (a + t[..., None] * ab)
+
+
+def point_segment_distance(points: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Distance of points (..., 3) to the segments a-b (broadcastable (..., 3)). Returns (...)."""
+    return _segment_param(points, a, b)[1].norm(dim=-1)
+
+
+def capsule_penetration(points: Tensor, radius_points: Tensor, a: Tensor, b: Tensor, radius: float) -> Tensor:
+    """How deep spheres (centres (..., 3), radii (...)) reach into the capsule a-b of ``radius``: (...) >= 0."""
+    return (radius + radius_points - point_segment_distance(points, a, b)).clamp_min(0.0)
+
+
+def torso_penetration(points: Tensor, radius_points: Tensor, base: Tensor, top: Tensor, lateral: Tensor,
+                      half: tuple[float, float]) -> Tensor:
+    """How deep spheres reach into the torso: an elliptic cylinder (half-axes ``half`` = (lateral, depth)) with
+    elliptic caps around the segment base-top.
+
+    points: (B, P, 3); radius_points: (P,); base, top, lateral: (B, 3) (lateral: the body's right -> left
+    direction, e.g. from the hips; made orthogonal to the axis here). Returns (B, P) >= 0: the depth along the
+    section's smaller half-axis, ``(1 - rho) * min(half)`` where rho is the sphere-grown elliptic radius.
+    """
+    axis = top - base
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    lat = lateral - (lateral * axis).sum(-1, keepdim=True) * axis
+    lat = lat / lat.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    dep = torch.cross(axis, lat, dim=-1)
+    _, off = _segment_param(points, base[:, None], top[:, None])  # (B, P, 3)
+    a = half[0] + radius_points  # (P,)
+    b = half[1] + radius_points
+    x = (off * lat[:, None]).sum(-1) / a
+    y = (off * dep[:, None]).sum(-1) / b
+    z = (off * axis[:, None]).sum(-1) / b  # beyond the ends: a cap as deep as the torso
+    rho = (x * x + y * y + z * z + 1e-12).sqrt()
+    return (1.0 - rho).clamp_min(0.0) * min(half)
+
+
+def probes(kp: Tensor, available: Tensor, side: str) -> tuple[Tensor, Tensor, list[str]]:
+    """The arm probes of one side ('L' or 'R'): wrist, elbow, forearm middle and the hand keypoints the body has.
+    kp: (B, 137, 3); available: (137,) bool. Returns (points (B, P, 3), radii (P,), names)."""
+    sho, elb, wri = (LSHO, LELB, LWRI) if side == "L" else (RSHO, RELB, RWRI)
+    pts = [kp[:, wri], kp[:, elb], 0.5 * (kp[:, elb] + kp[:, wri])]
+    radii = [PROBE_RADIUS["wrist"], PROBE_RADIUS["elbow"], PROBE_RADIUS["forearm"]]
+    names = ["wrist", "elbow", "forearm"]
+    hand = HANDS.start + (0 if side == "L" else 21), HANDS.start + (21 if side == "L" else 42)
+    idx = [k for k in range(hand[0] + 1, hand[1]) if bool(available[k])]  # fingers (not the hand's wrist point)
+    if idx:
+        pts.append(kp[:, idx].mean(1))
+        radii.append(PROBE_RADIUS["hand"] + 0.03)  # the hand's middle, as a 4 cm ball
+        names.append("hand")
+    return torch.stack(pts, 1), torch.tensor(radii, dtype=kp.dtype, device=kp.device), names
+
+
+def penetration_depths(kp: Tensor, available: Tensor, shapes: ContactShapes) -> dict[str, Tensor]:
+    """Every interpenetration depth of the body at keypoints ``kp`` (B, 137, 3): {pair name: (B,) metres}.
+
+    Pairs: each side's arm probes in the torso and in either thigh; each foot's keypoints in the other foot and
+    the other shin (one foot on or through the other)."""
+    out: dict[str, Tensor] = {}
+    lateral = kp[:, LHIP] - kp[:, RHIP]
+    for side, label in (("L", "left"), ("R", "right")):
+        pts, radii, _ = probes(kp, available, side)
+        out[f"{label} arm in torso"] = torso_penetration(pts, radii, kp[:, MIDHIP], kp[:, NECK], lateral,
+                                                         shapes.torso_half).amax(1)
+        for thigh in ("right thigh", "left thigh"):
+            a, b, _ = CAPSULES[thigh]
+            out[f"{label} arm in {thigh}"] = capsule_penetration(pts, radii, kp[:, None, a], kp[:, None, b],
+                                                                 shapes.radius[thigh]).amax(1)
+    foot_r = torch.full((len(LEFT_FOOT),), PROBE_RADIUS["foot"], dtype=kp.dtype, device=kp.device)
+    for label, own, other in (("left", LEFT_FOOT, "right"), ("right", RIGHT_FOOT, "left")):
+        pts = kp[:, list(own)]
+        for part in ("foot", "shin"):
+            a, b, _ = CAPSULES[f"{other} {part}"]
+            out[f"{label} foot in {other} {part}"] = capsule_penetration(
+                pts, foot_r, kp[:, None, a], kp[:, None, b], shapes.radius[f"{other} {part}"]).amax(1)
+    return out
+
+
+def feet_heights(kp: Tensor, up: Tensor) -> Tensor:
+    """Height of each foot's lowest keypoint along ``up`` (B, 3) unit vectors: (B, 2) (left, right), metres,
+    relative to any origin (only the difference means something)."""
+    left = (kp[:, list(LEFT_FOOT)] * up[:, None]).sum(-1).amin(1)
+    right = (kp[:, list(RIGHT_FOOT)] * up[:, None]).sum(-1).amin(1)
+    return torch.stack([left, right], 1)
+
+
+def _quantile_radius(dist: Tensor, q: float = 0.5) -> float:
+    return float(torch.quantile(dist, q)) if dist.numel() >= 8 else 0.0
+
+
+def contact_shapes(vertices: Tensor, kp: Tensor, parts: Tensor) -> ContactShapes:
+    """The solids fitted to a rest mesh: vertices (V, 3), its keypoints (137, 3) and per-vertex
+    :class:`~dinar_core.body.parts.Part` (V,). Radii are ``INNER`` x the median distance of the part's vertices
+    to the solid's axis (vertices whose projection falls in the axis' middle 60 %)."""
+    v = vertices.detach().float()
+    kp = kp.detach().float()
+    parts = parts.to(v.device)
+    radius = {}
+    for name, (a, b, part) in CAPSULES.items():
+        sel = v[parts == int(part)]
+        t, off = _segment_param(sel, kp[a], kp[b])
+        mid = (t > 0.2) & (t < 0.8)
+        if name.endswith("foot"):
+            mid = t >= 0.0  # a foot: every vertex (its axis runs heel -> toe along the sole)
+        radius[name] = INNER * _quantile_radius(off[mid].norm(dim=-1))
+    torso = v[parts == int(Part.TORSO)]
+    base, top = kp[MIDHIP], kp[NECK]
+    axis = (top - base) / (top - base).norm().clamp_min(1e-9)
+    lat = kp[LHIP] - kp[RHIP]
+    lat = lat - (lat @ axis) * axis
+    lat = lat / lat.norm().clamp_min(1e-9)
+    dep = torch.cross(axis, lat, dim=0)
+    t, off = _segment_param(torso, base, top)
+    mid = (t > 0.2) & (t < 0.8)
+    half = (INNER * _quantile_radius((off[mid] @ lat).abs(), 0.75),
+            INNER * _quantile_radius((off[mid] @ dep).abs(), 0.75))
+    return ContactShapes(torso_half=half, radius=radius)
