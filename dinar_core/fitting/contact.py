@@ -67,7 +67,7 @@ def point_segment_distance(points: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return _segment_param(points, a, b)[1].norm(dim=-1)
 
 
-def capsule_penetration(points: Tensor, radius_points: Tensor, a: Tensor, b: Tensor, radius: float) -> Tensor:
+def capsule_penetration(points: Tensor, radius_points: Tensor, a: Tensor, b: Tensor, radius: float | Tensor) -> Tensor:
     """How deep spheres (centres (..., 3), radii (...)) reach into the capsule a-b of ``radius``: (...) >= 0."""
     return (radius + radius_points - point_segment_distance(points, a, b)).clamp_min(0.0)
 
@@ -96,44 +96,102 @@ def torso_penetration(points: Tensor, radius_points: Tensor, base: Tensor, top: 
     return (1.0 - rho).clamp_min(0.0) * min(half)
 
 
-def probes(kp: Tensor, available: Tensor, side: str) -> tuple[Tensor, Tensor, list[str]]:
-    """The arm probes of one side ('L' or 'R'): wrist, elbow, forearm middle and the hand keypoints the body has.
-    kp: (B, 137, 3); available: (137,) bool. Returns (points (B, P, 3), radii (P,), names)."""
-    sho, elb, wri = (LSHO, LELB, LWRI) if side == "L" else (RSHO, RELB, RWRI)
-    pts = [kp[:, wri], kp[:, elb], 0.5 * (kp[:, elb] + kp[:, wri])]
-    radii = [PROBE_RADIUS["wrist"], PROBE_RADIUS["elbow"], PROBE_RADIUS["forearm"]]
-    names = ["wrist", "elbow", "forearm"]
-    hand = HANDS.start + (0 if side == "L" else 21), HANDS.start + (21 if side == "L" else 42)
-    idx = [k for k in range(hand[0] + 1, hand[1]) if bool(available[k])]  # fingers (not the hand's wrist point)
-    if idx:
-        pts.append(kp[:, idx].mean(1))
-        radii.append(PROBE_RADIUS["hand"] + 0.03)  # the hand's middle, as a 4 cm ball
-        names.append("hand")
-    return torch.stack(pts, 1), torch.tensor(radii, dtype=kp.dtype, device=kp.device), names
+ARM_PROBES = {"L": (LSHO, LELB, LWRI), "R": (RSHO, RELB, RWRI)}
+
+
+def _probe_points(kp: Tensor, hands: tuple[Tensor, Tensor] | None) -> Tensor:
+    """The probe centres, (B, P, 3), in the order of :func:`probe_table`: per side (left, right) wrist, elbow,
+    forearm middle and (with hand keypoints) the hand's middle; then the left and the right foot's keypoints."""
+    pts = []
+    for k, side in enumerate("LR"):
+        _, elb, wri = ARM_PROBES[side]
+        pts += [kp[:, wri], kp[:, elb], 0.5 * (kp[:, elb] + kp[:, wri])]
+        if hands is not None:
+            pts.append(kp[:, hands[k]].mean(1))
+    arms = torch.stack(pts, 1)
+    return torch.cat([arms, kp[:, list(LEFT_FOOT)], kp[:, list(RIGHT_FOOT)]], 1)
+
+
+@dataclass(frozen=True)
+class ProbeTable:
+    """Which probes meet which solids, prepared once per body.
+
+    names: P probe names ('left wrist', ...); radius: (P,) metres; arm: (P,) bool, the arm probes (tested against
+    the torso); pairs: (P, C) bool over ``CAPSULES``' order, the probe-capsule pairs that count (an arm in either
+    thigh, a foot in the other foot and shin); hands: the finger keypoint indices of each hand, or None.
+    """
+
+    names: tuple[str, ...]
+    radius: Tensor
+    arm: Tensor
+    pairs: Tensor
+    hands: tuple[Tensor, Tensor] | None
+
+
+def probe_table(available: Tensor) -> ProbeTable:
+    """The :class:`ProbeTable` of a body with keypoints ``available`` (137,) bool (hands only where it has them)."""
+    left = [k for k in range(HANDS.start + 1, HANDS.start + 21) if bool(available[k])]
+    right = [k for k in range(HANDS.start + 22, HANDS.start + 42) if bool(available[k])]
+    hands = (torch.tensor(left), torch.tensor(right)) if left and right else None
+    names, radius, arm = [], [], []
+    for side in ("left", "right"):
+        kinds = ["wrist", "elbow", "forearm"] + (["hand"] if hands is not None else [])
+        names += [f"{side} {k}" for k in kinds]
+        radius += [PROBE_RADIUS[k] + (0.03 if k == "hand" else 0.0) for k in kinds]  # a hand: a 4 cm ball
+        arm += [True] * len(kinds)
+    for side in ("left", "right"):
+        names += [f"{side} foot {k}" for k in ("ankle", "big toe", "small toe", "heel")]
+        radius += [PROBE_RADIUS["foot"]] * 4
+        arm += [False] * 4
+    caps = list(CAPSULES)
+    pairs = torch.zeros(len(names), len(caps), dtype=torch.bool)
+    for i, name in enumerate(names):
+        for c, cap in enumerate(caps):
+            if arm[i]:
+                pairs[i, c] = cap.endswith("thigh")
+            else:
+                other = "right" if name.startswith("left") else "left"
+                pairs[i, c] = cap in (f"{other} foot", f"{other} shin")
+    return ProbeTable(tuple(names), torch.tensor(radius), torch.tensor(arm), pairs, hands)
+
+
+def contact_depths(kp: Tensor, table: ProbeTable, shapes: ContactShapes) -> tuple[Tensor, Tensor]:
+    """Every probe's depth in every solid: (torso (B, P) with zeros for the foot probes, capsules (B, P, C) with
+    zeros for the pairs that do not count). kp: (B, 137, 3) keypoints. Metres."""
+    pts = _probe_points(kp, table.hands)  # (B, P, 3)
+    radius = table.radius.to(kp)
+    caps = list(CAPSULES.values())
+    a = kp[:, [c[0] for c in caps]]  # (B, C, 3)
+    b = kp[:, [c[1] for c in caps]]
+    cap_r = torch.tensor([shapes.radius[n] for n in CAPSULES], dtype=kp.dtype, device=kp.device)  # (C,)
+    dist = point_segment_distance(pts[:, :, None], a[:, None], b[:, None])  # (B, P, C)
+    caps_depth = (cap_r + radius[:, None] - dist).clamp_min(0.0) * table.pairs.to(kp)
+    torso = torso_penetration(pts, radius, kp[:, MIDHIP], kp[:, NECK], kp[:, LHIP] - kp[:, RHIP], shapes.torso_half)
+    return torso * table.arm.to(kp), caps_depth
+
+
+def contact_penalty(kp: Tensor, table: ProbeTable, shapes: ContactShapes, unit: float) -> Tensor:
+    """Sum of the squared depths (in ``unit`` metres) of every probe in every solid it must not enter: (B,)."""
+    torso, caps = contact_depths(kp, table, shapes)
+    return ((torso / unit) ** 2).sum(-1) + ((caps / unit) ** 2).sum((-1, -2))
 
 
 def penetration_depths(kp: Tensor, available: Tensor, shapes: ContactShapes) -> dict[str, Tensor]:
-    """Every interpenetration depth of the body at keypoints ``kp`` (B, 137, 3): {pair name: (B,) metres}.
-
-    Pairs: each side's arm probes in the torso and in either thigh; each foot's keypoints in the other foot and
-    the other shin (one foot on or through the other)."""
+    """The deepest interpenetration of each named pair of the body at keypoints ``kp`` (B, 137, 3):
+    {pair name: (B,) metres}. Pairs: each side's arm (wrist, elbow, forearm, hand) in the torso and in either
+    thigh; each foot in the other foot and the other shin."""
+    table = probe_table(available)
+    torso, caps = contact_depths(kp, table, shapes)
     out: dict[str, Tensor] = {}
-    lateral = kp[:, LHIP] - kp[:, RHIP]
-    for side, label in (("L", "left"), ("R", "right")):
-        pts, radii, _ = probes(kp, available, side)
-        out[f"{label} arm in torso"] = torso_penetration(pts, radii, kp[:, MIDHIP], kp[:, NECK], lateral,
-                                                         shapes.torso_half).amax(1)
-        for thigh in ("right thigh", "left thigh"):
-            a, b, _ = CAPSULES[thigh]
-            out[f"{label} arm in {thigh}"] = capsule_penetration(pts, radii, kp[:, None, a], kp[:, None, b],
-                                                                 shapes.radius[thigh]).amax(1)
-    foot_r = torch.full((len(LEFT_FOOT),), PROBE_RADIUS["foot"], dtype=kp.dtype, device=kp.device)
-    for label, own, other in (("left", LEFT_FOOT, "right"), ("right", RIGHT_FOOT, "left")):
-        pts = kp[:, list(own)]
-        for part in ("foot", "shin"):
-            a, b, _ = CAPSULES[f"{other} {part}"]
-            out[f"{label} foot in {other} {part}"] = capsule_penetration(
-                pts, foot_r, kp[:, None, a], kp[:, None, b], shapes.radius[f"{other} {part}"]).amax(1)
+    arm = table.arm
+    for side in ("left", "right"):
+        mine = torch.tensor([n.startswith(side + " ") for n in table.names])
+        out[f"{side} arm in torso"] = torso[:, mine & arm].amax(1)
+        for c, cap in enumerate(CAPSULES):
+            sel = mine & table.pairs[:, c]
+            if sel.any():
+                what = "arm" if bool(arm[sel].all()) else "foot"
+                out[f"{side} {what} in {cap}"] = caps[:, sel, c].amax(1)
     return out
 
 

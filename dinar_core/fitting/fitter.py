@@ -148,7 +148,7 @@ def _start(fb: FitBody, targets: FitTargets, cfg: FitConfig, device: torch.devic
         cover_weight = weight if subset is None else weight[subset]
         shapes = contact.contact_shapes(rest_out.vertices[0], rest_kp.points[0], parts)
     problem = Problem(fb, cfg, targets, available, subset, init.global_orient.clone(), shared, cover_weight, shapes,
-                      height_model(fb, device))
+                      height_model(fb, device), contact.probe_table(available.cpu()))
     return v, problem
 
 

@@ -48,7 +48,8 @@ class Problem:
     vertex_subset: (V',) int64 vertices the silhouette terms use (None: all). init_orient: (B, 3) stage 1's starting
     orientation. shared_betas: (1, num_betas) the one shape of every frame (``FitConfig.share_shape``), or None.
     cover_weight: (V',) weight of each silhouette vertex in the coverage term (``FitConfig.coverage_loose_scale``
-    on loose-clothes parts), or None. shapes: the ``contact`` solids of the rest body, or None (no part labels).
+    on loose-clothes parts), or None. shapes: the ``contact`` solids of the rest body, or None (no part labels);
+    probes: the ``contact.ProbeTable`` of the body's keypoints.
     height: :class:`HeightModel`, or None. evaluations: objective calls so far.
     """
 
@@ -62,6 +63,7 @@ class Problem:
     cover_weight: Tensor | None = None
     shapes: contact.ContactShapes | None = None
     height: "HeightModel | None" = None
+    probes: contact.ProbeTable | None = None
     evaluations: int = 0
 
 
@@ -154,9 +156,7 @@ def contact_terms(p: Problem, v: FitVariables, kp: Tensor) -> list[Tensor]:
     if p.shapes is None:
         return []
     unit = p.height.unit if p.height is not None else 0.017
-    depths = contact.penetration_depths(kp, p.available, p.shapes)
-    pen = torch.stack(list(depths.values()), 1) / unit  # (B, pairs)
-    terms = [cfg.w_penetration * (pen ** 2).sum(-1)]
+    terms = [cfg.w_penetration * contact.contact_penalty(kp, p.probes, p.shapes, unit)]
     if cfg.w_feet_ground > 0:
         target = p.targets.target
         up = axis_angle_to_matrix(v.global_orient)[:, :, 1]  # (B, 3)

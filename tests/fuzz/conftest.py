@@ -91,14 +91,34 @@ def _record(outcome: str, cpu_ms: float, rss_mb: float | None) -> None:
     fig["seconds"] = round(time.time() - fig["started"], 1)
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001 - pytest's hook signature
-    if REPORT_PATH and _FIGURES:
-        import json
+def _write_report(exit_status: int | None) -> None:
+    """The figures so far to ``DINAR_FUZZ_REPORT`` (merged with the tests an earlier run of the file recorded, so a
+    long run interrupted and resumed on the remaining tests still gives one file)."""
+    if not (REPORT_PATH and _FIGURES):
+        return
+    import json
 
-        figures = {k: {n: v for n, v in f.items() if n != "started"} for k, f in _FIGURES.items()}
-        out = {"examples_setting": FUZZ_EXAMPLES, "exit_status": int(exitstatus), "tests": figures}
-        Path(REPORT_PATH).parent.mkdir(parents=True, exist_ok=True)
-        Path(REPORT_PATH).write_text(json.dumps(out, indent=1) + "\n")
+    path = Path(REPORT_PATH)
+    try:
+        out = json.loads(path.read_text())
+    except (OSError, ValueError):
+        out = {}
+    tests = out.get("tests", {})
+    for k, f in _FIGURES.items():
+        tests[k] = {n: v for n, v in f.items() if n != "started"} | {"examples_setting": FUZZ_EXAMPLES}
+    out = {"tests": tests, "exit_status": exit_status, "note": "cases per test; exit_status of the last run"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when == "call":
+        _FIGURES.get(report.nodeid, {})["passed"] = report.passed
+        _write_report(None)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001 - pytest's hook signature
+    _write_report(int(exitstatus))
 
 
 def run_decoder(decode: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
