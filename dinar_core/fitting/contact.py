@@ -34,6 +34,8 @@ CAPSULES = {  # name: (from keypoint, to keypoint, the body part whose vertices 
     "right foot": (RHEEL, RBIGTOE, Part.FOOT_R), "left foot": (LHEEL, LBIGTOE, Part.FOOT_L),
 }
 """The limb solids (the torso is apart: :func:`torso_penetration`)."""
+CAPSULE_ENDS = torch.tensor([[a, b] for a, b, _ in CAPSULES.values()])
+"""(C, 2) the keypoints each capsule runs between, in ``CAPSULES``' order."""
 
 PROBE_RADIUS = {"wrist": 0.03, "elbow": 0.035, "forearm": 0.035, "hand": 0.01, "foot": 0.02}
 """Radius (m) of each kind of probe point."""
@@ -46,11 +48,12 @@ INNER = 0.85
 class ContactShapes:
     """The solids of one body shape (rest mesh), metres.
 
-    torso_half: (lateral, depth) half-axes of the torso's elliptic section; radius: {capsule name: radius}.
+    torso_half: (lateral, depth) half-axes of the torso's elliptic section; radius: (C,) the capsules' radii in
+    ``CAPSULES``' order.
     """
 
     torso_half: tuple[float, float]
-    radius: dict[str, float]
+    radius: Tensor
 
 
 def _segment_param(points: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
@@ -160,12 +163,10 @@ def contact_depths(kp: Tensor, table: ProbeTable, shapes: ContactShapes) -> tupl
     zeros for the pairs that do not count). kp: (B, 137, 3) keypoints. Metres."""
     pts = _probe_points(kp, table.hands)  # (B, P, 3)
     radius = table.radius.to(kp)
-    caps = list(CAPSULES.values())
-    a = kp[:, [c[0] for c in caps]]  # (B, C, 3)
-    b = kp[:, [c[1] for c in caps]]
-    cap_r = torch.tensor([shapes.radius[n] for n in CAPSULES], dtype=kp.dtype, device=kp.device)  # (C,)
-    dist = point_segment_distance(pts[:, :, None], a[:, None], b[:, None])  # (B, P, C)
-    caps_depth = (cap_r + radius[:, None] - dist).clamp_min(0.0) * table.pairs.to(kp)
+    ends = CAPSULE_ENDS.to(kp.device)
+    a, b = kp[:, ends[:, 0]], kp[:, ends[:, 1]]  # (B, C, 3)
+    caps_depth = capsule_penetration(pts[:, :, None], radius[:, None], a[:, None], b[:, None],
+                                     shapes.radius.to(kp)) * table.pairs.to(kp)  # (B, P, C)
     torso = torso_penetration(pts, radius, kp[:, MIDHIP], kp[:, NECK], kp[:, LHIP] - kp[:, RHIP], shapes.torso_half)
     return torso * table.arm.to(kp), caps_depth
 
@@ -176,11 +177,10 @@ def contact_penalty(kp: Tensor, table: ProbeTable, shapes: ContactShapes, unit: 
     return ((torso / unit) ** 2).sum(-1) + ((caps / unit) ** 2).sum((-1, -2))
 
 
-def penetration_depths(kp: Tensor, available: Tensor, shapes: ContactShapes) -> dict[str, Tensor]:
+def penetration_depths(kp: Tensor, table: ProbeTable, shapes: ContactShapes) -> dict[str, Tensor]:
     """The deepest interpenetration of each named pair of the body at keypoints ``kp`` (B, 137, 3):
     {pair name: (B,) metres}. Pairs: each side's arm (wrist, elbow, forearm, hand) in the torso and in either
     thigh; each foot in the other foot and the other shin."""
-    table = probe_table(available)
     torso, caps = contact_depths(kp, table, shapes)
     out: dict[str, Tensor] = {}
     arm = table.arm
@@ -193,6 +193,11 @@ def penetration_depths(kp: Tensor, available: Tensor, shapes: ContactShapes) -> 
                 what = "arm" if bool(arm[sel].all()) else "foot"
                 out[f"{side} {what} in {cap}"] = caps[:, sel, c].amax(1)
     return out
+
+
+def feet_seen(target: Tensor) -> Tensor:
+    """(B,) bool: frames where both feet have a detection. target: (B, 137, 3) keypoints with confidences."""
+    return (target[:, list(LEFT_FOOT), 2] > 0).any(-1) & (target[:, list(RIGHT_FOOT), 2] > 0).any(-1)
 
 
 def feet_heights(kp: Tensor, up: Tensor) -> Tensor:
@@ -214,14 +219,14 @@ def contact_shapes(vertices: Tensor, kp: Tensor, parts: Tensor) -> ContactShapes
     v = vertices.detach().float()
     kp = kp.detach().float()
     parts = parts.to(v.device)
-    radius = {}
+    radius = []
     for name, (a, b, part) in CAPSULES.items():
         sel = v[parts == int(part)]
         t, off = _segment_param(sel, kp[a], kp[b])
         mid = (t > 0.2) & (t < 0.8)
         if name.endswith("foot"):
             mid = t >= 0.0  # a foot: every vertex (its axis runs heel -> toe along the sole)
-        radius[name] = INNER * _quantile_radius(off[mid].norm(dim=-1))
+        radius.append(INNER * _quantile_radius(off[mid].norm(dim=-1)))
     torso = v[parts == int(Part.TORSO)]
     base, top = kp[MIDHIP], kp[NECK]
     axis = (top - base) / (top - base).norm().clamp_min(1e-9)
@@ -233,4 +238,4 @@ def contact_shapes(vertices: Tensor, kp: Tensor, parts: Tensor) -> ContactShapes
     mid = (t > 0.2) & (t < 0.8)
     half = (INNER * _quantile_radius((off[mid] @ lat).abs(), 0.75),
             INNER * _quantile_radius((off[mid] @ dep).abs(), 0.75))
-    return ContactShapes(torso_half=half, radius=radius)
+    return ContactShapes(torso_half=half, radius=torch.tensor(radius))

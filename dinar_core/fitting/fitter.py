@@ -148,7 +148,7 @@ def _start(fb: FitBody, targets: FitTargets, cfg: FitConfig, device: torch.devic
         cover_weight = weight if subset is None else weight[subset]
         shapes = contact.contact_shapes(rest_out.vertices[0], rest_kp.points[0], parts)
     problem = Problem(fb, cfg, targets, available, subset, init.global_orient.clone(), shared, cover_weight, shapes,
-                      height_model(fb, device), contact.probe_table(available.cpu()))
+                      height_model(fb, device), contact.probe_table(available.cpu()), parts)
     return v, problem
 
 
@@ -186,31 +186,29 @@ def plausibility(fb: FitBody, p: Problem, v: FitVariables, kp3: Tensor) -> list[
         return [None] * B
     from dinar_core.rotations import axis_angle_to_matrix
 
-    parts = vertex_parts(fb).cpu().numpy()
-    torso = parts == int(Part.TORSO)
+    torso = p.parts.cpu().numpy() == int(Part.TORSO)
     with torch.no_grad():
         rest = FitVariables.rest(fb.spec, B + 1, fb.device)
         rest.betas = torch.cat([rest.betas[:1], v.betas], 0)  # row 0: the rest shape (the population mean)
         out = fb.forward(rest)
         verts = out.vertices.cpu().numpy()
         rkp = fb.keypoints(out).points.cpu().numpy()
-        depths = {k: d.cpu().numpy() for k, d in contact.penetration_depths(kp3, p.available, p.shapes).items()}
+        depths = {k: d.cpu().numpy() for k, d in contact.penetration_depths(kp3, p.probes, p.shapes).items()}
         up = axis_angle_to_matrix(v.global_orient)[:, :, 1]
         feet = contact.feet_heights(kp3, up).cpu().numpy()
-    target = p.targets.target.cpu().numpy()
+    both_feet = contact.feet_seen(p.targets.target).cpu().numpy()
     girth = [waist_girth(verts[k], rkp[k, contact.MIDHIP], rkp[k, contact.NECK], torso) for k in range(B + 1)]
     spec = fb.spec
     lower, upper = spec.pose_lower.cpu().numpy(), spec.pose_upper.cpu().numpy()
     out_list = []
     for b in range(B):
         pen = {k: 1000 * float(d[b]) for k, d in depths.items()}
-        both = (target[b, list(contact.LEFT_FOOT), 2] > 0).any() and (target[b, list(contact.RIGHT_FOOT), 2] > 0).any()
         out_list.append(Plausibility(
             height_m=float(verts[b + 1, :, 1].max() - verts[b + 1, :, 1].min()), waist_girth_m=girth[b + 1],
             girth_change_m=girth[b + 1] - girth[0], penetration_mm=max(pen.values()),
             penetrations={k: d for k, d in pen.items() if d > 1.0},
             limit_violations=limit_violations(v.body_pose[b].cpu().numpy(), lower, upper, spec.joint_names),
-            feet_gap_mm=1000 * float(abs(feet[b, 0] - feet[b, 1])) if both else float("nan")))
+            feet_gap_mm=1000 * float(abs(feet[b, 0] - feet[b, 1])) if both_feet[b] else float("nan")))
     return out_list
 
 

@@ -50,7 +50,9 @@ class Problem:
     cover_weight: (V',) weight of each silhouette vertex in the coverage term (``FitConfig.coverage_loose_scale``
     on loose-clothes parts), or None. shapes: the ``contact`` solids of the rest body, or None (no part labels);
     probes: the ``contact.ProbeTable`` of the body's keypoints.
-    height: :class:`HeightModel`, or None. evaluations: objective calls so far.
+    height: :class:`HeightModel`, or None. parts: (V,) the body's vertex parts, or None. partial: (B,) float, 1 for
+    a partial body (``targets.partial``); standing: (B,) float, 1 where both feet are seen on a full body (the
+    ground-plane term). evaluations: objective calls so far.
     """
 
     body: FitBody
@@ -64,7 +66,15 @@ class Problem:
     shapes: contact.ContactShapes | None = None
     height: "HeightModel | None" = None
     probes: contact.ProbeTable | None = None
+    parts: Tensor | None = None
+    partial: Tensor | None = None
+    standing: Tensor | None = None
     evaluations: int = 0
+
+    def __post_init__(self) -> None:
+        t = self.targets.target
+        self.partial = torch.tensor(self.targets.partial, dtype=t.dtype, device=t.device)
+        self.standing = contact.feet_seen(t).to(t) * (1 - self.partial)
 
 
 @dataclass
@@ -158,14 +168,11 @@ def contact_terms(p: Problem, v: FitVariables, kp: Tensor) -> list[Tensor]:
     unit = p.height.unit if p.height is not None else 0.017
     terms = [cfg.w_penetration * contact.contact_penalty(kp, p.probes, p.shapes, unit)]
     if cfg.w_feet_ground > 0:
-        target = p.targets.target
+        # its own rotation, not upright_terms': sharing one changes the gradient's rounding, and LBFGS follows it
         up = axis_angle_to_matrix(v.global_orient)[:, :, 1]  # (B, 3)
         feet = contact.feet_heights(kp, up) / unit  # (B, 2)
-        seen = ((target[:, list(contact.LEFT_FOOT), 2] > 0).any(-1) & (target[:, list(contact.RIGHT_FOOT), 2] > 0)
-                .any(-1)).to(kp)
-        partial = torch.tensor(p.targets.partial, dtype=torch.bool, device=kp.device)
         gap2 = (feet[:, 0] - feet[:, 1]) ** 2
-        terms.append(cfg.w_feet_ground * seen * (~partial).to(kp) * losses.geman_mcclure(gap2, cfg.feet_sigma))
+        terms.append(cfg.w_feet_ground * p.standing * losses.geman_mcclure(gap2, cfg.feet_sigma))
     return terms
 
 
@@ -181,9 +188,8 @@ def body_priors(p: Problem, v: FitVariables, prior_scale: float) -> list[Tensor]
              cfg.w_bending * losses.bending_penalty(pose, spec.bend_joint, spec.bend_axis, spec.bend_sign),
              cfg.w_unseen_legs * (((pose - rest) ** 2).sum(-1) * p.targets.leg_mask).sum(-1)]
     if p.height is not None and cfg.w_height > 0 and any(p.targets.partial):
-        partial = torch.tensor(p.targets.partial, dtype=pose.dtype, device=pose.device)
         mean, sd = p.cfg.height_prior
-        terms.append(cfg.w_height * partial * ((p.height(v.betas) - mean) / sd) ** 2)
+        terms.append(cfg.w_height * p.partial * ((p.height(v.betas) - mean) / sd) ** 2)
     if spec.betas_range is not None:
         lo, hi = spec.betas_range
         terms.append(1e3 * losses.l2_prior((lo - v.betas).clamp_min(0) + (v.betas - hi).clamp_min(0)))

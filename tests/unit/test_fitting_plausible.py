@@ -143,11 +143,11 @@ def _hand_in_thigh_pose(anny) -> FitVariables:
 def test_a_hand_inside_the_thigh_is_pushed_out(anny):
     truth = _hand_in_thigh_pose(anny)
     scene = make_scene(anny, truth, SIZE, seed=2, dropped=0)[0]
-    shapes = _start(anny, prepare_targets([scene.keypoints], [scene.mask], [SIZE], anny.spec, FitConfig(),
-                                          torch.device("cpu")), FitConfig(), torch.device("cpu"))[1].shapes
+    problem = _start(anny, prepare_targets([scene.keypoints], [scene.mask], [SIZE], anny.spec, FitConfig(),
+                                           torch.device("cpu")), FitConfig(), torch.device("cpu"))[1]
     kp_true = torch.as_tensor(scene.keypoints3d)[None]
-    available = anny.keypoints(anny.forward(truth)).available.bool()
-    before = 1000 * float(contact.penetration_depths(kp_true, available, shapes)["right arm in right thigh"][0])
+    depths = contact.penetration_depths(kp_true, problem.probes, problem.shapes)
+    before = 1000 * float(depths["right arm in right thigh"][0])
     assert before > 30.0, before  # the scene does what it says
     fit = fit_body(anny, [scene.keypoints], [scene.mask], [SIZE], FitConfig())
     after = fit.metrics[0].plausibility.penetrations.get("right arm in right thigh", 0.0)
