@@ -97,6 +97,7 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         "reference_image_size": list(fits[0].image_size),
         "texture": "texture.png",
         "texture_size": int(classic.texture_size),
+        "face_texels": result.face_texels,
         "provenance": "provenance.png",
         "fractions": fractions,
     }
@@ -106,7 +107,8 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         warnings.append(f"LowCoverage: only {fractions.get('observed', 0.0):.0%} of the texture was seen in the "
                         "photo(s); the rest is mirrored or filled")
     return StageOutput(outputs=outputs, warnings=warnings,
-                       info={"body": body.kind, "texture_size": int(classic.texture_size), **fractions})
+                       info={"body": body.kind, "texture_size": int(classic.texture_size),
+                             "face_texels": result.face_texels, **fractions})
 
 
 STAGE = Stage(name="avatar", version="2", after=("fit",), sections=("body", "avatar", "neural"), inputs=avatar_inputs,

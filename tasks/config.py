@@ -141,11 +141,15 @@ class RenderConfig:
     """Stage `render`: the avatar animated and rendered to ``renders/video.mp4`` plus front/back/side views."""
 
     image_size: list[int] = field(default_factory=lambda: [512, 512])
-    """(H, W) of the video and the views."""
-    fps: float = 15.0
-    """Frames per second of the video (a demo-friendly default: 2 s at 15 fps = 30 frames render in seconds)."""
-    seconds: float = 2.0
-    """Length of a built-in motion; a motion file plays for its own length (resampled to `fps`)."""
+    """(H, W) of the video."""
+    view_size: Optional[list[int]] = None
+    """(H, W) of the front/back/side views; None: the photo's size (after ingest), so a view shows the avatar at
+    the detail the photo had."""
+    fps: float = 30.0
+    """Frames per second of the video."""
+    seconds: float = 6.0
+    """Length of a built-in motion (the turntable turns once in it: 2 s spun too fast to look at); a motion file
+    plays for its own length (resampled to `fps`)."""
     motion: str = "turntable"
     """'turntable' | 'walk' | 'wave' | 'rest', or a path to DINAR's animation pickle (.pkl/.pickle, SMPL-X) or an
     AMASS .npz (SMPL-X / SMPL+H / SMPL layout, z up)."""
@@ -154,13 +158,13 @@ class RenderConfig:
     fill: float = 0.85
     """The framing camera fits the whole motion's bounding box into this fraction of the image."""
     keep_on_ground: bool = True
+    """Shift every frame vertically so the lowest vertex touches the ground (no floating or sinking feet)."""
     shading: Literal["lit", "unlit"] = "lit"
     """`lit`: a simple light (Lambert + ambient from a fixed direction) gives the avatar its shape; `unlit`: the
     texture as it is."""
     supersample: int = 1
     """Anti-aliasing of the video: render at this integer factor and average down (2 costs ~4x per frame). The
     front/back/side views are always rendered at least 2x."""
-    """Shift every frame vertically so the lowest vertex touches the ground (no floating or sinking feet)."""
 
 
 @dataclass

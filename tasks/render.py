@@ -44,6 +44,14 @@ def frame_motion(verts: torch.Tensor, image_size: tuple[int, int], fill: float, 
     return framed.reshape(verts.shape), K
 
 
+def view_size(rc, photo_size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of the front/back/side views: ``render.view_size``, else the photo's (H, W)."""
+    size = rc.view_size if rc.view_size is not None else photo_size
+    if len(size) != 2 or min(int(size[0]), int(size[1])) < 16:
+        raise ValueError(f"render.view_size must be [H, W] with sides >= 16, got {list(size)}")
+    return int(size[0]), int(size[1])
+
+
 @dataclass
 class RenderResult:
     video: Path
@@ -85,8 +93,9 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
     info = write_mp4(video, frames(), VideoConfig(fps=rc.fps))
     written = []
     if with_views:
-        framed, K_view = framing_camera(fit.verts_cam, size, fill=rc.fill)
-        v = views(framed, K_view, layout, texture, size, bg, rasterizer, faces, shading=rc.shading,
+        vsize = view_size(rc, fit.image_size)
+        framed, K_view = framing_camera(fit.verts_cam, vsize, fill=rc.fill)
+        v = views(framed, K_view, layout, texture, vsize, bg, rasterizer, faces, shading=rc.shading,
                   supersample=max(2, rc.supersample))
         for name, r in (("front", v.front), ("back", v.back), ("side", v.side)):
             written.append(write_png(ws.renders_dir / f"{name}.png", r.to_uint8()[0, ..., :3]))

@@ -7,6 +7,7 @@ the whole runs folder can be moved or served as it is.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -20,11 +21,13 @@ REPORT_PICTURES: list[tuple[str, Callable[[Workspace, str], Path]]] = [
     ("mask", lambda ws, f: ws.segm(f)),
     ("keypoints", lambda ws, f: ws.overlay(f)),
     ("fit", lambda ws, f: ws.fit_dir / f"{f}_overlay.png"),
+    ("fit, side", lambda ws, f: ws.fit_dir / f"{f}_side.png"),  # the 3D pose the 2D overlay cannot show
 ]
 
 # Pictures of the whole person (not per frame): the avatar's texture and its rendered views.
 PERSON_PICTURES: list[tuple[str, Callable[[Workspace], Path]]] = [
     ("texture", lambda ws: ws.avatar_dir / "texture.png"),
+    ("provenance", lambda ws: ws.avatar_dir / "provenance.png"),
     ("front", lambda ws: ws.renders_dir / "front.png"),
     ("back", lambda ws: ws.renders_dir / "back.png"),
     ("side", lambda ws: ws.renders_dir / "side.png"),
@@ -46,7 +49,61 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:6px;vertical-
 img{max-height:220px;max-width:220px;display:block}figure{margin:0 6px 6px 0;display:inline-block}
 figcaption{font-size:12px;color:#555}.st{font-weight:600}.err{color:#c62828;font-size:12px;max-width:360px}
 .warn{color:#ef6c00;font-size:12px;max-width:360px}
+.legend span{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;border:1px solid #999}
+.legend,.metrics{font-size:12px;color:#333}.metrics td,.metrics th{padding:2px 6px}
 """
+
+# The provenance image's colours (dinar_core.texture.inpaint.PROVENANCE_COLOURS) and what they mean; kept here so
+# the report needs no torch import.
+PROVENANCE_LEGEND = [("observed", (60, 180, 75), "seen in the photo"), ("mirrored", (0, 130, 200), "left/right mirror"),
+                     ("front_back", (245, 130, 48), "copied front to back"),
+                     ("filled", (230, 25, 75), "synthesised or filled")]
+
+# Fit metrics shown per frame: (label, key in fit/metrics.json's frame record or its `plausibility`, format).
+FIT_METRICS = [("mask IoU", "mask_iou", "{:.3f}"), ("reprojection", "reprojection_error_rel", "{:.2%}"),
+               ("height", "height_m", "{:.2f} m"), ("waist girth", "waist_girth_m", "{:.2f} m"),
+               ("girth change", "girth_change_m", "{:+.3f} m"), ("penetration", "penetration_mm", "{:.0f} mm"),
+               ("feet gap", "feet_gap_mm", "{:.0f} mm")]
+
+
+def _legend(ws: Workspace) -> str:
+    """The provenance colours with each one's share of the texture (``avatar/avatar.json`` ``fractions``)."""
+    try:
+        fractions = json.loads((ws.avatar_dir / "avatar.json").read_text("utf-8")).get("fractions") or {}
+    except (OSError, ValueError):
+        fractions = {}
+    items = []
+    for key, (r, g, b), meaning in PROVENANCE_LEGEND:
+        share = fractions.get(key)
+        if share is None and key == "front_back":
+            continue  # the default back mode copies nothing front to back
+        tail = f" {share:.0%}" if isinstance(share, (int, float)) else ""
+        items.append(f'<span style="background:rgb({r},{g},{b})"></span>{html.escape(meaning)}{tail}')
+    return f'<div class="legend">provenance: {"".join(items)}</div>'
+
+
+def _fit_metrics(ws: Workspace) -> str:
+    """A small table of the fit's 2D and 3D checks per frame (``fit/metrics.json``)."""
+    try:
+        frames = json.loads((ws.fit_dir / "metrics.json").read_text("utf-8")).get("frames") or {}
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(frames, dict) or not frames:
+        return ""
+    rows = []
+    for frame, rec in list(frames.items())[:4]:
+        if not isinstance(rec, dict):
+            continue
+        both = {**rec, **(rec.get("plausibility") or {})}
+        cells = []
+        for _, key, fmt in FIT_METRICS:
+            v = both.get(key)
+            cells.append(f"<td>{html.escape(fmt.format(v))}</td>" if isinstance(v, (int, float)) else "<td>-</td>")
+        limits = both.get("limit_violations") or []
+        cells.append(f"<td>{len(limits)}</td>")
+        rows.append(f"<tr><th>{html.escape(str(frame))}</th>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{html.escape(label)}</th>" for label, _, _ in FIT_METRICS) + "<th>joints beyond limit</th>"
+    return f'<table class="metrics"><tr><th>fit</th>{head}</tr>{"".join(rows)}</table>'
 
 
 def _cell_pictures(ws: Workspace, runs: Path) -> str:
@@ -64,6 +121,9 @@ def _cell_pictures(ws: Workspace, runs: Path) -> str:
             rel = path.relative_to(runs).as_posix()
             parts.append(f'<figure><a href="{html.escape(rel)}"><img src="{html.escape(rel)}" '
                          f'alt="{label}"></a><figcaption>{label}</figcaption></figure>')
+            if label == "provenance":
+                parts.append(_legend(ws))
+    parts.append(_fit_metrics(ws))
     links = []
     for label, where in PERSON_LINKS:
         path = where(ws)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from dinar_core.body.parts import Part
 from dinar_core.render.rasterizer import MeshRasterizer
 from dinar_core.texture.config import ClassicAvatarConfig
 from dinar_core.texture.inpaint import InpaintResult, TransferMaps, inpaint_texture, transfer_maps
@@ -23,6 +24,8 @@ class ClassicTexture:
     unwrapped: UnwrapResult
     completed: InpaintResult
     lights: list[LightEstimate | None] = field(default_factory=list)
+    face_texels: int = 0
+    """Texels of the face (the head part facing forward in the rest pose): the detail a face can hold."""
 
 
 @dataclass
@@ -71,4 +74,13 @@ def classic_texture(photos: list[PhotoView], layout: UVLayout, rest_vertices: Te
         unwraps.append(u)
         lights.append(est)
     seen = unwraps[0] if len(unwraps) == 1 else fuse_unwraps(unwraps)
-    return ClassicTexture(seen, inpaint_texture(seen, layout, maps, config), lights)
+    return ClassicTexture(seen, inpaint_texture(seen, layout, maps, config), lights, face_texels(maps))
+
+
+def face_texels(maps: TransferMaps, front_axis: int = 2, min_facing: float = 0.5) -> int:
+    """Texels of the head part whose rest-pose normal points forward (its component along `front_axis` above
+    `min_facing`): the face's share of the texture. 0 when the maps carry no parts or normals."""
+    if maps.parts is None or maps.normals is None:
+        return 0
+    face = (maps.parts == int(Part.HEAD)) & (maps.normals[..., front_axis] > min_facing)
+    return int(face.sum())

@@ -21,8 +21,9 @@ class ClassicAvatarConfig:
     Lengths in metres are in the body model's units (SMPL-X and Anny: metres).
     """
 
-    texture_size: int = 256
-    """Texture side T in texels (DINAR: 256). Tested up to 1024."""
+    texture_size: int = 1024
+    """Texture side T in texels (DINAR: 256; here 1024 by default, so a face gets ~16x the texels of DINAR's: the
+    avatar stage reports the count as ``face_texels`` in ``avatar/avatar.json``). Tested from 8 to 2048."""
     uv_assets: Optional[str] = None
     """Folder with DINAR's SMPL-X UV layout (``uv.npy``, ``uv_faces.npy``, ``v_inds.npy``: DINAR's
     ``smplx_data/``). Only the SMPL-X body needs it; Anny ships its own UVs."""
