@@ -283,6 +283,26 @@ class LoadedAvatar:
     fit: FitFrame
 
 
+def hair_thickness(meta: dict) -> float:
+    """The scalp shell's thickness (m) recorded in avatar.json (0 without one)."""
+    vol = meta.get("hair_volume")
+    t = vol.get("thickness_m") if isinstance(vol, dict) else None
+    return float(t) if isinstance(t, (int, float)) and np.isfinite(t) and t > 0 else 0.0
+
+
+def with_hair_volume(avatar: LoadedAvatar, verts: torch.Tensor) -> torch.Tensor:
+    """(B, V, 3) vertices of `avatar`'s body (any pose and frame) with the scalp shell avatar.json records."""
+    from dinar_core.body.parts import body_parts
+    from dinar_core.texture.hair_volume import offset_shell, scalp_weights
+
+    t = hair_thickness(avatar.meta)
+    parts = body_parts(avatar.body.model) if t > 0 else None
+    if parts is None:
+        return verts
+    model = avatar.body.model
+    return offset_shell(verts, model.faces.to(verts.device), scalp_weights(model.rest_vertices, parts).to(verts.device), t)
+
+
 def load_avatar(ws: Workspace, cfg: PipelineConfig) -> LoadedAvatar:
     """The classic avatar of `ws`. DatasetError for a neural avatar (no RGB texture: its look is DINAR's neural
     renderer's, its video ``renders/video.mp4``) or one built for another body."""

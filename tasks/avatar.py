@@ -19,6 +19,7 @@ import torch
 
 from dinar_core.errors import DatasetError, DinarError, MissingCheckpointError
 from dinar_core.texture import PhotoView, body_parts, classic_texture
+from dinar_core.texture.hair_volume import HairVolume, measure_hair_volume, scalp_weights
 from tasks.artifacts import (avatar_json_path, body_inputs, load_fit, params_path, read_mask, read_rgb, texture_path,
                              write_png)
 from tasks.bodies import body_kind, load_body, load_layout, uv_assets_dir
@@ -65,6 +66,18 @@ def _neural(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     return StageOutput(outputs=outputs, info={"mode": "neural", "seconds": result.seconds})
 
 
+def hair_volume(body, fit, mask, classic) -> HairVolume | None:
+    """The scalp shell's thickness measured on the reference photo's mask (None when off or the body has no
+    parts)."""
+    parts = body_parts(body.model)
+    if not (classic.hair_volume and parts is not None):
+        return None
+    weights = scalp_weights(body.model.rest_vertices, parts)
+    with torch.no_grad():
+        return measure_hair_volume(fit.verts_cam, fit.K, body.model.faces, mask, weights,
+                                   max_thickness=float(classic.hair_max_thickness))
+
+
 def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     """Classic texture from every frame; writes texture.png, provenance.png and avatar.json."""
     if cfg.avatar.mode == "neural":
@@ -81,6 +94,7 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     with torch.no_grad():
         result = classic_texture(photos, layout, body.model.rest_vertices, classic, parts=body_parts(body.model))
     completed = result.completed
+    volume = hair_volume(body, fits[0], photos[0].mask, classic)
     texture = (completed.texture.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()  # (T, T, 3)
     outputs = [write_png(texture_path(ws), texture),
                write_png(ws.avatar_dir / "provenance.png", completed.provenance_image())]
@@ -98,6 +112,7 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         "texture": "texture.png",
         "texture_size": int(classic.texture_size),
         "face_texels": result.face_texels,
+        "hair_volume": volume.to_dict() if volume is not None else None,
         "provenance": "provenance.png",
         "fractions": fractions,
     }
@@ -111,5 +126,5 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                              "face_texels": result.face_texels, **fractions})
 
 
-STAGE = Stage(name="avatar", version="2", after=("fit",), sections=("body", "avatar", "neural"), inputs=avatar_inputs,
+STAGE = Stage(name="avatar", version="3", after=("fit",), sections=("body", "avatar", "neural"), inputs=avatar_inputs,
               run=build_avatar, tools=("torch",))

@@ -29,7 +29,7 @@ from dinar_core.export.glb import (GLBAnimation, GLBInfo, SkinnedMesh, local_tra
                                    write_glb)
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from dinar_core.motion.rotations import matrix_to_axis_angle
-from tasks.artifacts import FitFrame, avatar_json_path, body_inputs, load_avatar, texture_path
+from tasks.artifacts import FitFrame, avatar_json_path, body_inputs, load_avatar, texture_path, with_hair_volume
 from tasks.bodies import LoadedBody
 from tasks.config import PipelineConfig
 from tasks.motions import BUILTIN_MOTIONS, motion_params, resolve_motion
@@ -146,6 +146,9 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
         rest, skeleton = anny_rest_mesh(body, fit)
         frames = {"rest_rotations": skeleton.bind[:, :3, :3], "display_joints": skeleton.zero[:, :3, 3],
                   "display_rotations": skeleton.zero[:, :3, :3]}
+    # The hair's volume (avatar.json), pushed out in the rest pose: the head's bones carry it in every frame.
+    rest = replace(rest, vertices=with_hair_volume(
+        avatar, torch.from_numpy(np.asarray(rest.vertices, np.float32))[None])[0].numpy())
     m = body.model
     mesh = SkinnedMesh.from_uv_layout(
         rest.vertices, m.skinning_weights.cpu().numpy(), m.parents.cpu().numpy(), rest.joints,
@@ -209,5 +212,5 @@ def export(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                              "bytes": i.size_bytes, "validation": r.validation})
 
 
-STAGE = Stage(name="export", version="1", after=("avatar",), sections=("body", "avatar", "render", "export"),
+STAGE = Stage(name="export", version="2", after=("avatar",), sections=("body", "avatar", "render", "export"),
               inputs=export_inputs, run=export, tools=("torch", "pygltflib"))

@@ -26,7 +26,8 @@ from dinar_core.export.video import VideoConfig, write_mp4
 from dinar_core.motion import apply_ground_offsets, ground_offsets
 from dinar_core.render.rasterizer import MeshRasterizer
 from dinar_core.texture import framing_camera, render_textured, views
-from tasks.artifacts import avatar_json_path, body_inputs, load_avatar, neural_videos, texture_path, write_png
+from tasks.artifacts import (avatar_json_path, body_inputs, load_avatar, neural_videos, texture_path, with_hair_volume,
+                             write_png)
 from tasks.config import PipelineConfig
 from tasks.motions import BUILTIN_MOTIONS, pose_motion, resolve_motion
 from tasks.runner import Stage, StageOutput
@@ -80,7 +81,7 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
     bg = [float(c) / 255.0 for c in rc.background]
 
     m = resolve_motion(motion or rc.motion, body, fit, rc.fps, rc.seconds, frame="camera")
-    verts, K = frame_motion(pose_motion(body, fit, m), size, rc.fill, rc.keep_on_ground)
+    verts, K = frame_motion(with_hair_volume(avatar, pose_motion(body, fit, m)), size, rc.fill, rc.keep_on_ground)
 
     def frames() -> Iterator[np.ndarray]:
         for t in range(verts.shape[0]):
@@ -94,7 +95,7 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
     written = []
     if with_views:
         vsize = view_size(rc, fit.image_size)
-        framed, K_view = framing_camera(fit.verts_cam, vsize, fill=rc.fill)
+        framed, K_view = framing_camera(with_hair_volume(avatar, fit.verts_cam), vsize, fill=rc.fill)
         v = views(framed, K_view, layout, texture, vsize, bg, rasterizer, faces, shading=rc.shading,
                   supersample=max(2, rc.supersample))
         for name, r in (("front", v.front), ("back", v.back), ("side", v.side)):
@@ -130,5 +131,5 @@ def render(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
                              "video": ws.rel(result.video)})
 
 
-STAGE = Stage(name="render", version="2", after=("avatar",), sections=("body", "avatar", "render"),
+STAGE = Stage(name="render", version="3", after=("avatar",), sections=("body", "avatar", "render"),
               inputs=render_inputs, run=render, tools=("torch", "av"))

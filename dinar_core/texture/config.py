@@ -116,6 +116,11 @@ class ClassicAvatarConfig:
     """Share of the observed scalp texels that must be in the hair cluster."""
     long_hair: bool = True
     """Hair seen over the shoulders in front continues down the upper back to the same height."""
+    hair_volume: bool = True
+    """Give the head the hair's volume: an offset shell of the scalp whose thickness best matches the person mask
+    around the head (``texture.hair_volume``; 0 for a bald head), used by the renders and the GLB."""
+    hair_max_thickness: float = 0.08
+    """Thickest scalp shell tried (m), in 5 mm steps."""
     delight: bool = True
     """Estimate the photo's second-order SH light from the observed texels and posed normals and divide it out
     (``texture.light``)."""

@@ -128,11 +128,15 @@ def test_render_writes_video_and_views(built):
     views = {}
     for name in ("front", "back", "side"):
         img = cv2.imread(str(ws.renders_dir / f"{name}.png"))
-        assert img.shape == (96, 80, 3) and img.std() > 10
+        assert img.shape == (*SIZE, 3) and img.std() > 10  # views at the photo's size (render.view_size unset)
         views[name] = img
     assert np.abs(views["front"].astype(int) - views["back"].astype(int)).mean() > 2
     assert ws.stage_record("render")["info"]["frames"] == 5
     assert not run_stage(RENDER, ws.root, cfg).executed
+    small = override(cfg, {"render": {"view_size": [64, 48]}})
+    assert run_stage(RENDER, ws.root, small).status == DONE
+    assert cv2.imread(str(ws.renders_dir / "side.png")).shape == (64, 48, 3)
+    run_stage(RENDER, ws.root, cfg)  # back to the module's config for the tests after this one
 
 
 def test_render_walk_keeps_feet_on_the_ground(built):
@@ -271,12 +275,14 @@ def test_cli_fit_check_lists_poor_fits(tmp_path):
     assert "bad" not in res.output
 
 
-@pytest.mark.slow  # Anny's model takes ~100 s to build when its cache is cold
-def test_anny_avatar_render_export(tmp_path):
-    """The Anny body end to end (a hand-placed fit instead of the fit stage): its own UVs, walk, animated GLB."""
+def _anny_person(root, hair_m: float = 0.0, **config):
+    """A workspace of the Anny body standing in front of the camera (a hand-placed fit instead of the fit stage),
+    its photo's mask the body's silhouette with a scalp shell of `hair_m` metres (hair volume). Returns (ws, cfg,
+    body)."""
     from dinar_core.body import AnnyBody, AnnyParams, anny_cache_dir
+    from dinar_core.body.parts import body_parts
     from dinar_core.render.camera import make_K
-    from dinar_core.texture import render_textured
+    from dinar_core.texture.hair_volume import camera_silhouette, offset_shell, scalp_weights
 
     if not anny_cache_dir().exists():
         pytest.skip("Anny's model cache is not built")
@@ -292,15 +298,17 @@ def test_anny_avatar_render_export(tmp_path):
     with torch.no_grad():
         v = body(p).vertices
     K = make_K(H, W)
-    mask = render_textured(v, K, None, body.uv_layout, np.zeros((8, 8, 3), np.uint8), (H, W)).rgba[0, 3].numpy() > 0.5
+    shell = offset_shell(v, body.faces, scalp_weights(body.rest_vertices, body_parts(body)), hair_m)
+    mask = camera_silhouette(shell, K, body.faces, (H, W))
     rgb = np.full((H, W, 3), 90, np.uint8)
     rgb[mask] = (200, 60, 40)
     rgb[mask & (np.arange(W)[None] > W // 2)] = (40, 90, 210)
-    cv2.imwrite(str(tmp_path / "photo.png"), rgb[..., ::-1])
+    cv2.imwrite(str(root / "photo.png"), rgb[..., ::-1])
     cfg = override(PipelineConfig(), {"body": {"model": "anny", "device": "cpu"},
                                       "avatar": {"classic": {"texture_size": TEX}},
                                       "render": dict(RENDER_CFG, motion="walk")})
-    ws = prepare_person(tmp_path / "runs" / "p", [tmp_path / "photo.png"], cfg)
+    cfg = override(cfg, config) if config else cfg
+    ws = prepare_person(root / "runs" / "p", [root / "photo.png"], cfg)
     for d in (ws.rgb_dir, ws.segm_dir, ws.smplx_dir):
         d.mkdir(parents=True)
     cv2.imwrite(str(ws.rgb("p")), rgb[..., ::-1])
@@ -311,6 +319,34 @@ def test_anny_avatar_render_export(tmp_path):
     for stage in ("ingest", "segment", "keypoints", "fit"):
         manifest["stages"][stage] = {"status": DONE}
     ws.write_manifest(manifest)
+    return ws, cfg, body
+
+
+def test_hair_volume_is_measured_and_drawn(tmp_path):
+    """A head whose mask shows 4 cm of hair gets a 4 cm scalp shell (avatar.json), drawn in the views; a bald
+    head's mask measures no shell."""
+    tops = {}
+    for hair in (0.0, 0.04):
+        (tmp_path / str(hair)).mkdir()
+        ws, cfg, _ = _anny_person(tmp_path / str(hair), hair, render={"motion": "rest", "view_size": [256, 192]})
+        for stage in (AVATAR, RENDER):
+            assert run_stage(stage, ws.root, cfg).status == DONE, _error(ws, stage.name)
+        vol = json.loads((ws.avatar_dir / "avatar.json").read_text())["hair_volume"]
+        assert abs(vol["thickness_m"] - hair) <= 0.0051, vol
+        if hair:
+            assert vol["head_iou"][1] > vol["head_iou"][0]
+        figure = cv2.imread(str(ws.renders_dir / "front.png")).min(-1) < 200
+        rows = np.nonzero(figure.any(1))[0]
+        top = figure[rows.min():rows.min() + int(0.12 * (rows.max() - rows.min()))]
+        tops[hair] = int(top.sum())  # figure pixels in the top 12 % of its height: the head
+    # Framed to the same height, the haired head is fuller in the view.
+    assert tops[0.04] > 1.1 * tops[0.0], tops
+
+
+@pytest.mark.slow  # Anny's model takes ~100 s to build when its cache is cold
+def test_anny_avatar_render_export(tmp_path):
+    """The Anny body end to end (a hand-placed fit instead of the fit stage): its own UVs, walk, animated GLB."""
+    ws, cfg, body = _anny_person(tmp_path)
     for stage in (AVATAR, RENDER, EXPORT):
         assert run_stage(stage, ws.root, cfg).status == DONE, _error(ws, stage.name)
     assert ws.stage_record("avatar")["info"]["observed"] > 0.1
