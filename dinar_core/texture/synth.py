@@ -129,11 +129,13 @@ def _lowpass(img: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def synthesise_residual(colour: np.ndarray, known: np.ndarray, parts: np.ndarray, patch: int, sigma: float,
-                        outlier: float, seed: int) -> np.ndarray:
+                        outlier: float, seed: int, min_known: float = 0.0) -> np.ndarray:
     """(T, T, 3) high-frequency texture for every texel, tiled from random known patches of its own part.
 
     colour: (T, T, 3); known: (T, T) bool (exemplar texels); parts: (T, T) int, -1 outside; patch: side P >= 2
-    (even); sigma: low-pass of the residual; outlier: energy cap relative to the part's median patch energy."""
+    (even); sigma: low-pass of the residual; outlier: energy cap relative to the part's median patch energy;
+    min_known: a part whose known texels are fewer than this share of its texels, or than 4 P x P patches, gets no
+    texture (0 there)."""
     from scipy.ndimage import uniform_filter
 
     T = colour.shape[0]
@@ -157,7 +159,7 @@ def synthesise_residual(colour: np.ndarray, known: np.ndarray, parts: np.ndarray
     for p in np.unique(gpart[gpart >= 0]):
         mine = known & (parts == p)
         rows, cols = np.nonzero(mine.any(1))[0], np.nonzero(mine.any(0))[0]
-        if not len(rows):
+        if not len(rows) or int(mine.sum()) < max(min_known * int((parts == p).sum()), 4 * P * P):
             continue
         r0, c0 = rows[0], cols[0]  # the part's bounding box: the box filter runs on it only
         crop = mine[r0:rows[-1] + 1, c0:cols[-1] + 1].astype(np.float32)
@@ -218,6 +220,7 @@ def part_fill(fused: Tensor, weight: Tensor, harmonic: Tensor, parts: Tensor, he
     low = ramp * base + (1 - ramp) * harmonic.detach().cpu().numpy()
     if config.synth_strength > 0:
         res = synthesise_residual(col, known, np.where(ins, prt, -1), max(2, round(config.synth_patch * scale)),
-                                  config.synth_sigma * scale, config.synth_outlier, config.seed)
+                                  config.synth_sigma * scale, config.synth_outlier, config.seed,
+                                  float(config.synth_min_known))
         low = low + config.synth_strength * ramp * res  # no synthetic texture at the seams / on seen texels
     return torch.from_numpy(np.where(ins[..., None], low, 0).astype(np.float32)).to(device)
