@@ -66,6 +66,17 @@ def _neural(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     return StageOutput(outputs=outputs, info={"mode": "neural", "seconds": result.seconds})
 
 
+def _hair_record(hair) -> dict | None:
+    """What the texture found of the hair (``texture.hair``): its colour (0..255) and the lowest body height it
+    reaches, or found = false."""
+    if hair is None:
+        return None
+    if hair.colour is None:
+        return {"found": False}
+    return {"found": True, "colour_rgb": [int(round(float(c) * 255)) for c in hair.colour],
+            "reach": round(float(hair.reach), 4)}
+
+
 def hair_volume(body, fit, mask, classic) -> HairVolume | None:
     """The scalp shell's thickness measured on the reference photo's mask (None when off or the body has no
     parts)."""
@@ -112,6 +123,7 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
         "texture": "texture.png",
         "texture_size": int(classic.texture_size),
         "face_texels": result.face_texels,
+        "hair": _hair_record(completed.hair),
         "hair_volume": volume.to_dict() if volume is not None else None,
         "provenance": "provenance.png",
         "fractions": fractions,

@@ -117,6 +117,10 @@ class ClassicAvatarConfig:
     with it (``texture.hair``); needs ``back_mode='parts'``."""
     hair_delta_e: float = 15.0
     """Smallest CIE Lab distance between hair and face skin clusters for hair to be found."""
+    hair_dark_delta_e: float = 10.0
+    """A smaller Lab distance that still means hair when the scalp cluster is at least ``hair_dark_l`` darker (L)
+    than the face (dark hair in soft light; a bald crown is lit, so lighter)."""
+    hair_dark_l: float = 6.0
     hair_min_fraction: float = 0.3
     """Share of the observed scalp texels that must be in the hair cluster."""
     long_hair: bool = True
@@ -180,8 +184,8 @@ class ClassicAvatarConfig:
             raise ValueError(f"synth_patch must be >= 2, got {self.synth_patch}")
         for name in ("erode_reference_px", "rim_feather_px", "profile_rare", "profile_sides", "light_min_gain",
                      "profile_sigma", "blend_px", "synth_strength",
-                     "sh_ridge", "white_balance_strength", "hair_delta_e", "hair_min_fraction", "synth_sigma",
-                     "synth_outlier", "synth_min_known"):
+                     "sh_ridge", "white_balance_strength", "hair_delta_e", "hair_dark_delta_e", "hair_dark_l",
+                     "hair_min_fraction", "synth_sigma", "synth_outlier", "synth_min_known"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.min_cos < 1.0:

@@ -84,3 +84,36 @@ def test_long_hair_seen_over_the_shoulders_continues_down_the_upper_back(haired)
     short = float((_run(s, rgb2, mask2, long_hair=False).texture[upper_back] - HAIR_RGB).abs().mean())
     print(f"upper back: {got:.3f} from hair (long_hair=False: {short:.3f}); reach {res.hair.reach:.3f}")
     assert got < 0.1 and short > got + 0.1
+
+
+def _skin_shifted(skin_rgb, dL: float):
+    """The RGB colour at Lab distance |dL| from `skin_rgb`, lighter (dL > 0) or darker, same a and b."""
+    import numpy as np
+
+    from dinar_core.texture.hair import rgb_to_lab
+
+    lab = rgb_to_lab(np.asarray(skin_rgb, np.float64)[None])[0]
+    lo, hi = 0.0, 1.0  # bisect a grey-scale factor: RGB * f changes mostly L
+    for _ in range(40):
+        f = 0.5 * (lo + hi)
+        rgb = np.clip(np.asarray(skin_rgb) * (f * 2 if dL > 0 else f), 0, 1)
+        dist = float(np.linalg.norm(rgb_to_lab(rgb[None])[0] - lab))
+        if (dist < abs(dL)) == (dL > 0):
+            lo = f
+        else:
+            hi = f
+    return torch.tensor(rgb, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("dL, found", [(-12.0, True), (12.0, False)])
+def test_dark_hair_close_to_the_skin_is_found_and_a_lit_crown_is_not(haired, dL, found):
+    """Hair only 12 Lab units from the skin (below hair_delta_e = 15): found when darker than the face (dark hair
+    in soft light, the demo's red ponytail), not when lighter (a lit bald crown)."""
+    s, tex, head, r, nz, rgb, mask = haired
+    y, nz = s.points[..., 1], s.normals[..., 2]
+    scalp = head & ((r > 0.78) | ((nz < 0.1) & (r > 0.35)))
+    near = _skin_shifted(PART_COLOURS[Part.HEAD], dL)
+    rgb2, mask2 = photo_of(s, torch.where(scalp[..., None], near, plain_texture(s)))
+    res = _run(s, rgb2, mask2)
+    assert (res.hair.colour is not None) == found
+    assert (_run(s, rgb2, mask2, hair_dark_delta_e=100.0).hair.colour is not None) is False  # the rule is what finds it
