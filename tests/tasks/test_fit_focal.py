@@ -30,7 +30,7 @@ SIZE = (256, 192)
 VIEW = [128, 96]
 FAST_FIT = {"camera_iterations": 3, "body_iterations": 4, "body_prior_schedule": [4.0, 1.0],
             "detail_iterations": 2, "lbfgs_inner": 6}
-RENDER_CFG = {"image_size": VIEW, "fps": 2.0, "seconds": 0.5, "background": [255, 255, 255]}
+RENDER_CFG = {"image_size": VIEW, "view_size": VIEW, "fps": 2.0, "seconds": 0.5, "background": [255, 255, 255]}
 BG = 0.35  # the photo's background grey: a texel that samples it is visibly wrong on the clothing
 
 
