@@ -35,6 +35,7 @@ import math
 import mmap
 import pickle
 import pickletools
+import re
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -408,12 +409,33 @@ def _text_int(data, pos: int) -> int:
         return 0  # not a number: the unpickler refuses it
 
 
+def _runs() -> tuple[re.Pattern, re.Pattern]:
+    """Regexes matching a run of allowed opcodes without argument (MEMOIZE, MARK, EMPTY_LIST, ...) and a run of
+    allowed opcodes with a one-byte argument (BINPUT, BININT1, ...): the prescan skips such runs in C, counting
+    exactly (bytes, or bytes / 2, are opcodes), so a flood of them costs no Python loop per opcode."""
+    zero = [c for c, e in enumerate(_OPCODES) if e == ("fixed", 0)]
+    one = [c for c, e in enumerate(_OPCODES) if e == ("fixed", 1)]
+    cls = lambda codes: b"[" + b"".join(re.escape(bytes([c])) for c in codes) + b"]"  # noqa: E731
+    return re.compile(cls(zero) + b"+"), re.compile(b"(?:" + cls(one) + b".)+", re.DOTALL)
+
+
+_RUN0, _RUN1 = _runs()
+
+
 def _prescan(data, kind: FileKind, path) -> None:
     """Walk the opcode stream once without building objects (``data``: bytes or an mmap): at most
     ``kind.max_ops`` opcodes, none of ``_FORBIDDEN_OPS``, well-formed to its STOP. So the unpickler that follows
-    creates a bounded number of objects."""
+    creates a bounded number of objects. Runs of argument-less and one-byte-argument opcodes are skipped by
+    regex (a fuzzed 0.8 MB stream of MEMOIZE took 0.7 s in the per-opcode loop)."""
     pos, end, ops, table = 0, len(data), 0, _OPCODES
     while True:
+        for run, width in ((_RUN0, 1), (_RUN1, 2)):
+            m = run.match(data, pos)
+            if m is not None and m.end() - pos > width:  # a run (one opcode alone takes the loop below)
+                ops += (m.end() - pos) // width
+                if ops > kind.max_ops:
+                    raise kind.limit(path, f"more than {kind.max_ops:,} pickle opcodes")
+                pos = m.end()
         if pos >= end:
             raise kind.unreadable(path, f"the pickle stream ends without STOP after {ops:,} opcodes")
         entry = table[data[pos]]

@@ -257,3 +257,22 @@ def test_checkpoint_zip_bomb_is_refused(tmp_path):
     with pytest.raises(CheckpointLimitError, match="uncompressed"):
         read_checkpoint(path)
 
+
+
+@pytest.mark.parametrize("filler, per_op", [(pickle.MEMOIZE, 1), (pickle.BINPUT + b"\x00", 2),
+                                            (pickle.MEMOIZE + pickle.BINPUT + b"\x01", 3)])
+def test_opcode_runs_are_counted_exactly(tmp_path, filler, per_op):
+    """The prescan skips runs of argument-less and one-byte-argument opcodes by regex: the opcode limit still
+    counts every one of them (the same stream passes at the limit and fails one opcode over it)."""
+    from dinar_core.errors import FileLimitError
+
+    n = 5000
+    ops_per_filler = 2 if per_op == 3 else 1
+    body = pickle.PROTO + b"\x04" + pickle.EMPTY_DICT + filler * n + pickle.STOP  # {} then n fillers
+    path = tmp_path / "runs.pkl"
+    path.write_bytes(body)
+    total = 3 + n * ops_per_filler  # PROTO, EMPTY_DICT, STOP + the fillers
+    kind = FileKind(label="", format="pickle", fix="x", error=WrongModelFileError, max_ops=total)
+    assert load_pickle(path, kind) == {}
+    with pytest.raises(FileLimitError, match="pickle opcodes"):
+        load_pickle(path, replace(kind, max_ops=total - 1))
