@@ -300,7 +300,8 @@ def with_hair_volume(avatar: LoadedAvatar, verts: torch.Tensor) -> torch.Tensor:
     if parts is None:
         return verts
     model = avatar.body.model
-    return offset_shell(verts, model.faces.to(verts.device), scalp_weights(model.rest_vertices, parts).to(verts.device), t)
+    weights = scalp_weights(model.rest_vertices, parts).to(verts.device)
+    return offset_shell(verts, model.faces.to(verts.device), weights, t)
 
 
 def load_avatar(ws: Workspace, cfg: PipelineConfig) -> LoadedAvatar:

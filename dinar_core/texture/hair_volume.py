@@ -82,8 +82,8 @@ class HairVolume:
     ious: list[float]
 
     def to_dict(self) -> dict:
-        return {"thickness_m": round(self.thickness_m, 4),
-                "head_iou": [round(self.head_iou[0], 4), round(self.head_iou[1], 4)]}
+        iou = [None if not np.isfinite(x) else round(float(x), 4) for x in self.head_iou]  # None: head not seen
+        return {"thickness_m": round(self.thickness_m, 4), "head_iou": iou}
 
 
 def head_box(points2d: np.ndarray, head: np.ndarray, image_size: tuple[int, int], margin: float = 0.6
@@ -109,7 +109,8 @@ def measure_hair_volume(verts_cam: Tensor, K: Tensor, faces: Tensor, mask: np.nd
 
     verts_cam: (1, V, 3) the fitted body in the photo's camera; K: (3, 3); faces: (F, 3); mask: (H, W) person mask
     (bool or 0..1); weights: (V,) :func:`scalp_weights`; silhouette: ``f(verts_cam, K, faces, (H, W)) -> (H, W) bool``
-    (injectable; default :func:`camera_silhouette`). Thicknesses 0, ``step``, ... ``max_thickness`` are tried; ties go to the thinner.
+    (injectable; default :func:`camera_silhouette`). Thicknesses 0, ``step``, ... ``max_thickness`` are tried;
+    ties go to the thinner.
     """
     H, W = mask.shape[:2]
     person = np.asarray(mask) > 0.5
