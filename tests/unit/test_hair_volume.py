@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from dinar_core.body.parts import Part, body_parts
 from dinar_core.render.camera import make_K
