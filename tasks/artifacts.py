@@ -283,11 +283,15 @@ class LoadedAvatar:
     fit: FitFrame
 
 
+MAX_HAIR_M = 0.2
+"""An edited avatar.json cannot blow the head up: thicker shells are cut to this (the stage measures <= 8 cm)."""
+
+
 def hair_thickness(meta: dict) -> float:
-    """The scalp shell's thickness (m) recorded in avatar.json (0 without one)."""
+    """The scalp shell's thickness (m) recorded in avatar.json (0 without one, at most ``MAX_HAIR_M``)."""
     vol = meta.get("hair_volume")
     t = vol.get("thickness_m") if isinstance(vol, dict) else None
-    return float(t) if isinstance(t, (int, float)) and np.isfinite(t) and t > 0 else 0.0
+    return min(float(t), MAX_HAIR_M) if isinstance(t, (int, float)) and np.isfinite(t) and t > 0 else 0.0
 
 
 def with_hair_volume(avatar: LoadedAvatar, verts: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from dinar_core.evaluation.body import mpjpe, pa_mpjpe, rest_height
 from dinar_core.texture import PhotoView, body_parts, classic_texture, render_textured
 from dinar_core.texture.layout import texel_map
 from dinar_core.texture.mirror import build_front_back_map
-from tasks.artifacts import load_avatar, read_mask, read_rgb, write_png
+from tasks.artifacts import load_avatar, read_mask, read_rgb, with_hair_volume, write_png
 from tasks.config import PipelineConfig, to_dict
 from tasks.eval_data import EvalPerson, GroundTruthBody
 from tasks.workspace import Workspace, atomic_write_json, file_sha256
@@ -165,8 +165,9 @@ def method_variants(classic_cfg) -> dict:
 def method_textures(ws: Workspace, cfg: PipelineConfig, avatar, methods: list[str], gt_verts_src=None
                     ) -> tuple[dict[str, tuple[np.ndarray, torch.Tensor]], list[str]]:
     """{method: (texture (T, T, 3) uint8, verts (1, V, 3) in the source camera)} for the methods that apply, and
-    notes for those that do not. `classic` is the pipeline's own texture; the others are built from the same photo
-    and fit with the same code (only the completion differs), `classic-gtfit` on the ground-truth body."""
+    notes for those that do not. `classic` is the pipeline's own avatar (texture and hair volume); the others are
+    built from the same photo and fit with the same code (only the completion differs; the bald fitted body),
+    `classic-gtfit` on the ground-truth body."""
     fit, body = avatar.fit, avatar.body
     photo = PhotoView(read_rgb(ws.rgb(fit.frame)), read_mask(ws.segm(fit.frame)), fit.verts_cam, fit.K)
     T = int(avatar.texture.shape[0])
@@ -180,8 +181,8 @@ def method_textures(ws: Workspace, cfg: PipelineConfig, avatar, methods: list[st
     out, notes = {}, []
     with torch.no_grad():
         for method in methods:
-            if method == "classic":
-                out[method] = (avatar.texture, fit.verts_cam)
+            if method == "classic":  # the avatar as the pipeline draws it: its texture and its hair volume
+                out[method] = (avatar.texture, with_hair_volume(avatar, fit.verts_cam))
             elif method == "flat":
                 out[method] = (_flat_texture(complete(photo, variants["mirror"]).unwrapped, T), fit.verts_cam)
             elif method in variants:
