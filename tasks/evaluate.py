@@ -34,7 +34,7 @@ from tasks.config import PipelineConfig, to_dict
 from tasks.eval_data import EvalPerson, GroundTruthBody
 from tasks.workspace import Workspace, atomic_write_json, file_sha256
 
-EVAL_VERSION = "1"
+EVAL_VERSION = "2"  # 2: classic is rendered with its hair volume
 METHODS = ("flat", "mirror", "copy", "classic", "classic-gtfit", "neural")
 
 
