@@ -247,7 +247,7 @@ def mutated_zip(draw, members: dict[str, bytes], npy: bool = True, member_mutato
         name = draw(st.sampled_from(names)) if names else None
         if name is None or name not in members:
             continue
-        if op == "header" and npy and members[name][:6] == b"\x93NUMPY":
+        if op == "header" and npy and members[name][:6] == b"\x93NUMPY" and len(members[name]) >= 12:
             raw = members[name]
             hlen = 10 + (struct.unpack("<H", raw[8:10])[0] if raw[6] == 1 else struct.unpack("<I", raw[8:12])[0] + 2)
             members[name] = draw(mutated_npy_header(raw[:hlen])) + raw[hlen:]
