@@ -45,6 +45,10 @@ def frame_motion(verts: torch.Tensor, image_size: tuple[int, int], fill: float, 
     return framed.reshape(verts.shape), K
 
 
+MAX_VIEW_RASTER = 4096
+"""Longest side of a view's supersampled raster: a view of a 2048 px photo is drawn at 2x, a larger one at 1x."""
+
+
 def view_size(rc, photo_size: tuple[int, int]) -> tuple[int, int]:
     """(H, W) of the front/back/side views: ``render.view_size``, else the photo's (H, W)."""
     size = rc.view_size if rc.view_size is not None else photo_size
@@ -96,8 +100,8 @@ def render_avatar(ws: Workspace, cfg: PipelineConfig, motion: str | None = None,
     if with_views:
         vsize = view_size(rc, fit.image_size)
         framed, K_view = framing_camera(with_hair_volume(avatar, fit.verts_cam), vsize, fill=rc.fill)
-        v = views(framed, K_view, layout, texture, vsize, bg, rasterizer, faces, shading=rc.shading,
-                  supersample=max(2, rc.supersample))
+        ss = max(1, min(max(2, rc.supersample), MAX_VIEW_RASTER // max(vsize)))  # views of big photos: 1x
+        v = views(framed, K_view, layout, texture, vsize, bg, rasterizer, faces, shading=rc.shading, supersample=ss)
         for name, r in (("front", v.front), ("back", v.back), ("side", v.side)):
             written.append(write_png(ws.renders_dir / f"{name}.png", r.to_uint8()[0, ..., :3]))
     return RenderResult(video, written, info.num_frames, (info.height, info.width), rc.fps,
