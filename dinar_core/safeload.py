@@ -409,10 +409,10 @@ def _text_int(data, pos: int) -> int:
         return 0  # not a number: the unpickler refuses it
 
 
-def _fixed_run() -> re.Pattern:
-    """A regex matching a run of allowed opcodes with fixed-size arguments (MEMOIZE, MARK, BININT1, TUPLE2, FRAME,
-    ...; LONG_BINPUT excepted: its memo index is checked one by one). Each opcode byte belongs to one width class,
-    so the alternation tokenizes a run exactly as the per-opcode walk does: the prescan skips such runs in C and
+def _fixed_opcode() -> bytes:
+    """A regex alternation matching one allowed opcode with a fixed-size argument (MEMOIZE, MARK, BININT1, TUPLE2,
+    FRAME, ...; LONG_BINPUT excepted: its memo index is checked one by one). Each opcode byte belongs to one width
+    class, so repeating it tokenizes a run exactly as the per-opcode walk does: the prescan skips such runs in C and
     counts their opcodes with ``subn`` (a flood of them costs no Python loop per opcode)."""
     widths: dict[int, list[int]] = {}
     for c, e in enumerate(_OPCODES):
@@ -420,11 +420,11 @@ def _fixed_run() -> re.Pattern:
             widths.setdefault(e[1], []).append(c)
     alts = [b"[" + b"".join(re.escape(bytes([c])) for c in codes) + b"]" + b"." * n
             for n, codes in sorted(widths.items())]
-    return re.compile(b"(?:" + b"|".join(alts) + b")+", re.DOTALL)
+    return b"(?:" + b"|".join(alts) + b")"
 
 
-_RUN = _fixed_run()
-_ONE_OP = re.compile(_RUN.pattern[:-1], re.DOTALL)  # the same alternation, one opcode at a time (for counting)
+_ONE_OP = re.compile(_fixed_opcode(), re.DOTALL)  # one opcode (for counting)
+_RUN = re.compile(_ONE_OP.pattern + b"+", re.DOTALL)  # a run of them
 _RUN_CHUNK = 1 << 20
 
 

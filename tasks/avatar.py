@@ -77,10 +77,9 @@ def _hair_record(hair) -> dict | None:
             "reach": round(float(hair.reach), 4)}
 
 
-def hair_volume(body, fit, mask, classic) -> HairVolume | None:
+def hair_volume(body, fit, mask, classic, parts) -> HairVolume | None:
     """The scalp shell's thickness measured on the reference photo's mask (None when off or the body has no
-    parts)."""
-    parts = body_parts(body.model)
+    parts). parts: (V,) the body's vertex parts (``body_parts``) or None."""
     if not (classic.hair_volume and parts is not None):
         return None
     weights = scalp_weights(body.model.rest_vertices, parts)
@@ -102,10 +101,11 @@ def build_avatar(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     layout = load_layout(body, cfg)
     fits = load_fit(ws, body, frames)
     photos = [PhotoView(read_rgb(ws.rgb(f.frame)), read_mask(ws.segm(f.frame)), f.verts_cam, f.K) for f in fits]
+    parts = body_parts(body.model)
     with torch.no_grad():
-        result = classic_texture(photos, layout, body.model.rest_vertices, classic, parts=body_parts(body.model))
+        result = classic_texture(photos, layout, body.model.rest_vertices, classic, parts=parts)
     completed = result.completed
-    volume = hair_volume(body, fits[0], photos[0].mask, classic)
+    volume = hair_volume(body, fits[0], photos[0].mask, classic, parts)
     texture = (completed.texture.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()  # (T, T, 3)
     outputs = [write_png(texture_path(ws), texture),
                write_png(ws.avatar_dir / "provenance.png", completed.provenance_image())]

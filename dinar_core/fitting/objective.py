@@ -11,7 +11,7 @@ jaw L2). The pure loss functions are in ``losses`` and ``contact``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -67,8 +67,8 @@ class Problem:
     height: "HeightModel | None" = None
     probes: contact.ProbeTable | None = None
     parts: Tensor | None = None
-    partial: Tensor | None = None
-    standing: Tensor | None = None
+    partial: Tensor | None = field(init=False, default=None)  # derived from targets in __post_init__
+    standing: Tensor | None = field(init=False, default=None)
     evaluations: int = 0
 
     def __post_init__(self) -> None:
