@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dinar_core.errors import MotionError
+from dinar_core.errors import MotionError, MotionLimitError
+from dinar_core.motion import formats
 from dinar_core.motion import Motion, load_amass_npz, load_dinar_animation, load_motion, save_dinar_animation
 from dinar_core.motion.rotations import axis_angle_to_matrix
 
@@ -51,6 +52,27 @@ def test_dinar_pickle_round_trip(tmp_path):
     assert raw["body_params_list"][0]["body_pose"].shape == (1, 63)
     assert raw["body_params_list"][0]["body_pose"].dtype == np.float32
     assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_animation_pickle_frame_cap_and_its_opcode_budget(tmp_path, monkeypatch):
+    """A pickle builds one object per value, so its frames are capped well below the .npz's (the limit keeps a
+    hostile stream's cost near a legal file's); a frame costs ~125 opcodes, inside the budget per frame."""
+    rng = np.random.default_rng(2)
+    path = tmp_path / "long.pkl"
+    data = pickle.dumps({"body_params_list": _dinar_frames(7, rng, hand=6)}, protocol=4)
+    path.write_bytes(data)
+    import pickletools
+
+    many = pickle.dumps({"body_params_list": _dinar_frames(300, rng, hand=6)}, protocol=4)
+    per_frame = sum(1 for _ in pickletools.genops(many)) / 300
+    assert per_frame * formats.MAX_PICKLE_FRAMES <= formats.ANIMATION_PICKLE.max_ops
+    assert formats.ANIMATION_PICKLE.max_ops <= 130 * formats.MAX_PICKLE_FRAMES < 130 * formats.MAX_FRAMES
+    monkeypatch.setattr(formats, "MAX_PICKLE_FRAMES", 6)
+    with pytest.raises(MotionLimitError, match="7 frames, more than the 6") as err:
+        load_motion(path)
+    assert ".npz" in err.value.fix
+    monkeypatch.setattr(formats, "MAX_PICKLE_FRAMES", 7)
+    assert load_motion(path).num_frames == 7
 
 
 def _amass_poses(t: int, rng: np.random.Generator, width: int) -> np.ndarray:
