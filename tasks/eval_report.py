@@ -37,11 +37,12 @@ def _mean_std(values: list[float]) -> tuple[float, float] | None:
     return float(np.mean(vals)), float(np.std(vals))
 
 
-def summarize_rows(rows: list[dict]) -> dict:
-    """{method: {bucket: {metric: (mean, std, n) or None}}} over the rows without an error."""
+def summarize_rows(rows: list[dict], placement: str = "calibrated") -> dict:
+    """{method: {bucket: {metric: (mean, std, n) or None}}} over the rows of one placement
+    (``tasks.evaluate.PLACEMENTS``; rows without one are 'calibrated') without an error."""
     groups: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
-        if r.get("error"):
+        if r.get("error") or r.get("placement", "calibrated") != placement:
             continue
         for m in METRICS:
             groups[r["method"]][r["bucket"]][m].append(r.get(m))
@@ -78,20 +79,17 @@ def _fmt(cell, metric: str) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def summary_markdown(summary: dict, persons: dict, errors: list, notes: list[str]) -> str:
+def _bucket_tables(summary: dict, heading: str) -> list[str]:
     methods = sorted(summary, key=lambda m: METHOD_ORDER.index(m)
                      if m in METHOD_ORDER else 99)
     best = best_methods(summary)
-    lines = ["# Evaluation", "",
-             "Avatar made from one view, rendered into each other calibrated view, compared inside the union of "
-             "the rendered and the real person masks (mean ± standard deviation over views; **bold** = best "
-             "method of the bucket; LPIPS lower is better, the rest higher).", ""]
+    lines = []
     for bucket in BUCKETS:
         if not any(bucket in summary[m] for m in methods):
             continue
         n = max((summary[m][bucket]["psnr"][2] for m in methods if bucket in summary[m]
                  and summary[m][bucket].get("psnr")), default=0)
-        lines += [f"## {bucket} views ({n})", "", "| method | " + " | ".join(METRICS) + " |",
+        lines += [f"## {bucket} views ({n}){heading}", "", "| method | " + " | ".join(METRICS) + " |",
                   "|---|" + "---|" * len(METRICS)]
         for meth in methods:
             if bucket not in summary[meth]:
@@ -102,6 +100,31 @@ def summary_markdown(summary: dict, persons: dict, errors: list, notes: list[str
                 cells.append(f"**{text}**" if best.get((bucket, m)) == meth and text != "-" else text)
             lines.append(f"| {meth} | " + " | ".join(cells) + " |")
         lines.append("")
+    return lines
+
+
+def summary_markdown(summary: dict, persons: dict, errors: list, notes: list[str], scaled: dict | None = None
+                     ) -> str:
+    """`summary` (placed by the calibrations) and `scaled` (the scale-aligned placement) as tables per bucket,
+    then the body, texture and notes sections."""
+    lines = ["# Evaluation", "",
+             "Avatar made from one view, rendered into each other calibrated view, compared inside the union of "
+             "the rendered and the real person masks (mean ± standard deviation over views; **bold** = best "
+             "method of the bucket; LPIPS lower is better, the rest higher).", ""]
+    lines += _bucket_tables(summary, "")
+    if scaled:
+        lines += ["One photo cannot tell a big person far away from a small one close by, and in the other views "
+                  "that error of size becomes an error of place. Scale-aligned: the avatar is also scaled about the "
+                  "source camera's centre to the person's size (ground-truth joints, or joints triangulated from "
+                  "all views' keypoints), which changes nothing in the source view; as PA-MPJPE to MPJPE.", ""]
+        lines += _bucket_tables(scaled, ", scale-aligned")
+    scales = {p: v["placement"] for p, v in persons.items() if (v.get("placement") or {}).get("depth_scale")}
+    if scales:
+        vals = [float(v["depth_scale"]) for v in scales.values() if math.isfinite(float(v["depth_scale"]))]
+        if vals:
+            lines += [f"Depth scale of the scale-aligned placement (1 = the fit's size was right): mean "
+                      f"{np.mean(vals):.3f}, |1 - s| mean {np.mean(np.abs(1 - np.asarray(vals))):.3f} over "
+                      f"{len(vals)} persons.", ""]
     body = {p: v["body"] for p, v in persons.items() if v.get("body")}
     if body:
         lines += ["## Body (synthetic ground truth)", "", "| person | MPJPE mm | PA-MPJPE mm | height error mm |",
@@ -148,6 +171,7 @@ def plot_metrics(rows: list[dict], out_dir: Path) -> list[Path]:
 
     paths = []
     methods = sorted({r["method"] for r in rows})
+    rows = [r for r in rows if r.get("placement", "calibrated") == "calibrated"]
     for m in METRICS:
         pts = [(r["method"], r["angle_deg"], r[m]) for r in rows if not r.get("error") and r.get(m) is not None
                and math.isfinite(r[m])]
@@ -246,16 +270,18 @@ def write_outputs(out_dir: Path, result_paths: list[Path], errors: list, cfg: Pi
     from tasks.eval_data import read_person
 
     results = [json.loads(Path(p).read_text("utf-8")) for p in result_paths]
-    rows = [{k: r[k] for k in ("person", "view", "bucket", "angle_deg", "method", *METRICS, "error")}
+    rows = [{k: r.get(k, "calibrated" if k == "placement" else None)
+             for k in ("person", "view", "bucket", "angle_deg", "method", *METRICS, "error", "placement")}
             for res in results for r in res["rows"]]
-    persons = {res["person"]: {k: res.get(k) for k in ("source", "body", "texture", "notes")} for res in results}
+    persons = {res["person"]: {k: res.get(k) for k in ("source", "body", "texture", "notes", "placement")}
+               for res in results}
     notes = sorted({n for res in results for n in res.get("notes", [])})
     if not cfg.eval.lpips_weights:
         notes.insert(0, "LPIPS skipped: no weights configured (eval.lpips_weights); see docs/evaluation.md")
     eval_json = atomic_write_json(out_dir / "eval.json", {"rows": rows, "persons": persons,
                                                            "errors": [{"person": p, "error": e} for p, e in errors]})
     summary = summarize_rows(rows)
-    md = summary_markdown(summary, persons, errors, notes)
+    md = summary_markdown(summary, persons, errors, notes, summarize_rows(rows, "scale-aligned"))
     summary_path = atomic_write_text(out_dir / "summary.md", md)
     images = plot_metrics(rows, out_dir)
     grids = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,8 @@ import numpy as np
 import torch
 
 from dinar_core.errors import DinarError, EvalDataError
-from dinar_core.evaluation import (bucket_of, frontal_score, masked_image_scores, recentre_intrinsics,
-                                   relative_transform, transform_points, view_angle_deg)
+from dinar_core.evaluation import (bucket_of, depth_scale, frontal_score, masked_image_scores, recentre_intrinsics,
+                                   relative_transform, transform_points, triangulate_points, view_angle_deg)
 from dinar_core.evaluation.body import mpjpe, pa_mpjpe, rest_height
 from dinar_core.texture import PhotoView, body_parts, classic_texture, render_textured
 from dinar_core.texture.layout import texel_map
@@ -34,7 +35,10 @@ from tasks.config import PipelineConfig, to_dict
 from tasks.eval_data import EvalPerson, GroundTruthBody
 from tasks.workspace import Workspace, atomic_write_json, file_sha256
 
-EVAL_VERSION = "2"  # 2: classic is rendered with its hair volume
+EVAL_VERSION = "3"  # 2: classic is rendered with its hair volume; 3: scale-aligned placement rows
+PLACEMENTS = ("calibrated", "scale-aligned")
+"""How the avatar reaches the other cameras: by the calibrations alone, or also scaled about the source camera's
+centre to the person's real size (``dinar_core.evaluation.protocol.depth_scale``: invisible in the source view)."""
 METHODS = ("flat", "mirror", "copy", "classic", "classic-gtfit", "neural")
 
 
@@ -97,6 +101,8 @@ class ViewRow:
     lpips: float | None = None
     iou: float | None = None
     error: str | None = None
+    placement: str = "calibrated"
+    """One of :data:`PLACEMENTS`."""
 
 
 @dataclass
@@ -114,6 +120,8 @@ class PersonResult:
     """{method: {view: relative path of the render PNG}} for the grids."""
     data_root: str = ""
     """The person's folder in the dataset."""
+    placement: dict = field(default_factory=dict)
+    """depth_scale (the scale-aligned placement's factor), reference (what it was measured against), joints."""
 
 
 def result_key(person: EvalPerson, ws: Workspace, cfg: PipelineConfig, source: str, methods: list[str]) -> str:
@@ -241,6 +249,12 @@ def score_person(person: EvalPerson, ws: Workspace, probe, source: str, cfg: Pip
     if gt is not None:
         gt_verts = transform_points(gt.vertices_world, src.R, src.t)[None].to(avatar.fit.verts_cam)
     textures, notes = method_textures(ws, cfg, avatar, methods, gt_verts)
+    placement = scale_reference(person, probe, source, avatar, gt)
+    scales = {"calibrated": 1.0}
+    if math.isfinite(placement.get("depth_scale", float("nan"))):
+        scales["scale-aligned"] = placement["depth_scale"]
+    else:
+        notes.append(f"scale-aligned placement skipped: {placement.get('reference')}")
     centre_src = avatar.fit.verts_cam[0].mean(0).double().cpu().numpy()
     centre_world = src.R.T @ (centre_src - src.t)
     rows, renders = [], {m: {} for m in textures}
@@ -264,19 +278,73 @@ def score_person(person: EvalPerson, ws: Workspace, probe, source: str, cfg: Pip
             continue
         K = torch.as_tensor(dst.K, dtype=torch.float32)
         for method, (texture, verts_src) in textures.items():
-            verts = transform_points(verts_src, R_rel, t_rel)
-            with torch.no_grad():
-                r = render_textured(verts, K.to(verts), None, avatar.layout, texture, (H, W), background="white")
-            rgba = r.to_uint8()[0]
-            scores = masked_image_scores(rgba[..., :3], real, rgba[..., 3] > 127, real_mask, lpips_model)
-            rows.append(ViewRow(person.name, cam, bucket, round(angle, 2), method, **asdict(scores)))
-            png = write_png(render_dir / f"{method}_{cam}.png", rgba[..., :3])
-            renders[method][cam] = png.relative_to(out_dir).as_posix()
-    result = PersonResult(person.name, source, "", rows, notes=notes, renders=renders, data_root=str(person.root))
+            for place, scale in scales.items():
+                if method == "classic-gtfit":
+                    scale = 1.0  # the ground-truth body already has the person's size
+                verts = transform_points(verts_src * scale, R_rel, t_rel)
+                with torch.no_grad():
+                    r = render_textured(verts, K.to(verts), None, avatar.layout, texture, (H, W),
+                                        background="white")
+                rgba = r.to_uint8()[0]
+                scores = masked_image_scores(rgba[..., :3], real, rgba[..., 3] > 127, real_mask, lpips_model)
+                rows.append(ViewRow(person.name, cam, bucket, round(angle, 2), method, **asdict(scores),
+                                    placement=place))
+                if place == "calibrated":
+                    png = write_png(render_dir / f"{method}_{cam}.png", rgba[..., :3])
+                    renders[method][cam] = png.relative_to(out_dir).as_posix()
+    result = PersonResult(person.name, source, "", rows, notes=notes, renders=renders, data_root=str(person.root),
+                          placement=placement)
     if gt is not None:
         result.body = body_errors(avatar, gt, src)
         result.texture = texture_errors(person, avatar, textures)
     return result
+
+
+def _fitted_joints(avatar) -> tuple[np.ndarray, np.ndarray]:
+    """(BODY_25 keypoints (25, 3) of the fit in the source camera's frame, available (25,) bool)."""
+    model = avatar.body.model
+    with torch.no_grad():
+        kp = model.keypoints(model(avatar.fit.params)).part("body")
+    return kp.points[0].double().cpu().numpy(), kp.available.cpu().numpy().astype(bool)
+
+
+def scale_reference(person: EvalPerson, probe, source: str, avatar, gt: GroundTruthBody | None) -> dict:
+    """The person's real size for the scale-aligned placement: {depth_scale, reference, joints}.
+
+    The reference is the ground truth's BODY_25 joints on synthetic data, else the joints triangulated from every
+    view's own BODY_25 keypoints (the probe workspaces) through the calibrations: the other views give one number,
+    the person's size, never the pose or the position. depth_scale is nan (and `reference` says why) when fewer
+    than three joints are known."""
+    src = person.cameras[source]
+    fitted, available = _fitted_joints(avatar)
+    if gt is not None:
+        ref = gt.joints_world.double().cpu().numpy() @ np.asarray(src.R).T + np.asarray(src.t)
+        ok, what = available.copy(), "ground-truth joints"
+    else:
+        pts, conf, proj = [], [], []
+        for cam, c in person.cameras.items():
+            path = probe(cam).keypoints(cam)
+            rgb = probe(cam).rgb(cam)
+            if not (path.is_file() and rgb.is_file()):
+                continue
+            people = json.loads(path.read_text()).get("people") or []
+            body = np.asarray((people[0].get("pose_keypoints_2d") if people else None) or [0.0] * 75, np.float64)
+            kp = body.reshape(-1, 3)[:25]
+            h, w = read_rgb(rgb).shape[:2]
+            kp[:, 0] *= c.size[0] / w  # the probe's image may be a resized copy of the view
+            kp[:, 1] *= c.size[1] / h
+            pts.append(kp[:, :2])
+            conf.append(kp[:, 2])
+            proj.append(np.asarray(c.K) @ np.hstack([np.asarray(c.R), np.asarray(c.t).reshape(3, 1)]))
+        if len(pts) < 2:
+            return {"depth_scale": float("nan"), "reference": "fewer than two views with keypoints"}
+        world, ok = triangulate_points(np.stack(pts), np.stack(conf), np.stack(proj))
+        ref = world @ np.asarray(src.R).T + np.asarray(src.t)
+        ok &= available
+        what = f"joints triangulated from {len(pts)} views"
+    s = depth_scale(fitted, ref, ok)
+    return {"depth_scale": round(s, 5) if math.isfinite(s) else float("nan"),
+            "reference": what if math.isfinite(s) else f"{what}: fewer than three joints", "joints": int(ok.sum())}
 
 
 def texture_errors(person: EvalPerson, avatar, textures: dict) -> dict:
@@ -307,10 +375,8 @@ def body_errors(avatar, gt: GroundTruthBody, src) -> dict:
     """Fitted BODY_25 keypoints (source camera -> world through the calibration) against the ground truth's, in
     mm: MPJPE aligned at the mid-hip, PA-MPJPE; the standing heights (rest pose) and their difference."""
     model = avatar.body.model
-    with torch.no_grad():
-        kp = model.keypoints(model(avatar.fit.params)).part("body")
-    ok = kp.available.cpu().numpy()
-    pts_cam = kp.points[0].double().cpu().numpy()[ok]
+    pts_cam, ok = _fitted_joints(avatar)
+    pts_cam = pts_cam[ok]
     pts_world = (pts_cam - src.t) @ src.R  # R^T (x - t), row vectors
     gt_pts = gt.joints_world.double().cpu().numpy()[ok]
     root = int(np.nonzero(np.nonzero(ok)[0] == 8)[0][0]) if ok[8] else 0  # MidHip
@@ -329,5 +395,5 @@ def write_result(path: Path, result: PersonResult) -> Path:
     return atomic_write_json(path, asdict(result))
 
 
-__all__ = ["METHODS", "EVAL_VERSION", "choose_source", "write_source_photo", "score_person", "result_key",
+__all__ = ["METHODS", "PLACEMENTS", "EVAL_VERSION", "scale_reference", "choose_source", "write_source_photo", "score_person", "result_key",
            "cached_result", "write_result", "ViewRow", "PersonResult", "rest_height"]

@@ -121,3 +121,55 @@ def recentre_intrinsics(image: np.ndarray, K) -> tuple[np.ndarray, np.ndarray]:
     Hm = np.linalg.inv(S) @ K_new @ np.linalg.inv(K) @ S
     warped = cv2.warpPerspective(image, Hm, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return warped, K_new
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Scale-aligned placement
+# ----------------------------------------------------------------------------------------------------------------
+def triangulate_points(points_2d, confidence, projections, min_conf: float = 0.3,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Linear (DLT) triangulation of J points seen by C calibrated cameras.
+
+    points_2d: (C, J, 2) pixel coordinates; confidence: (C, J), a view counts for a point when above `min_conf`;
+    projections: (C, 3, 4) ``K @ [R | t]`` per camera. Each point's rows are weighted by its confidence.
+    Returns (points (J, 3) in the world frame, ok (J,) bool: seen in at least two views and in front of them).
+    """
+    x = np.asarray(points_2d, np.float64)
+    w = np.asarray(confidence, np.float64)
+    P = np.asarray(projections, np.float64)
+    C, J = w.shape
+    out, ok = np.zeros((J, 3)), np.zeros(J, bool)
+    for j in range(J):
+        seen = np.nonzero(w[:, j] > min_conf)[0]
+        if len(seen) < 2:
+            continue
+        rows = []
+        for c in seen:
+            u, v = x[c, j]
+            rows += [w[c, j] * (u * P[c, 2] - P[c, 0]), w[c, j] * (v * P[c, 2] - P[c, 1])]
+        _, _, vt = np.linalg.svd(np.asarray(rows))
+        h = vt[-1]
+        if abs(h[3]) < 1e-12:
+            continue
+        X = h[:3] / h[3]
+        depths = np.array([P[c, 2] @ np.append(X, 1.0) for c in seen])
+        if (depths > 0).all():
+            out[j], ok[j] = X, True
+    return out, ok
+
+
+def depth_scale(fitted, reference, ok=None) -> float:
+    """The scale ``s`` about the source camera's centre that best takes the fitted points to the reference points
+    (least squares: ``s = sum(f . r) / sum(f . f)``); both (J, 3) in the source camera's frame, `ok` (J,) the
+    points to use.
+
+    One photo cannot tell a big person far away from a small one close by: every ``s * body`` projects to the
+    same image. Scaling by ``s`` changes nothing in the source view and removes exactly that ambiguity, as the
+    Procrustes alignment of PA-MPJPE removes the pose's. Returns nan with fewer than three points."""
+    f = np.asarray(fitted, np.float64).reshape(-1, 3)
+    r = np.asarray(reference, np.float64).reshape(-1, 3)
+    use = np.ones(len(f), bool) if ok is None else np.asarray(ok, bool).reshape(-1)
+    if use.sum() < 3:
+        return float("nan")
+    f, r = f[use], r[use]
+    return float((f * r).sum() / max((f * f).sum(), 1e-12))

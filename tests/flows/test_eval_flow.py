@@ -61,6 +61,13 @@ def test_eval_outputs(evaluated):
     assert source in ("cam01", "cam02", "cam03", "cam04")
     assert {r["view"] for r in good} == {"cam01", "cam02", "cam03", "cam04"} - {source}
     assert {r["method"] for r in good} == {"flat", "mirror", "classic"}
+    # every (view, method) twice: placed by the calibrations, and scaled to the size triangulated from all views
+    assert sorted((r["view"], r["method"], r["placement"]) for r in good) == sorted(
+        (v, m, p) for v in {r["view"] for r in good} for m in ("flat", "mirror", "classic")
+        for p in ("calibrated", "scale-aligned"))
+    placement = doc["persons"]["good"]["placement"]
+    assert "triangulated from 4 views" in placement["reference"] and placement["joints"] >= 10
+    assert 0.6 < placement["depth_scale"] < 1.6
     for r in good:
         assert r["error"] is None
         assert r["bucket"] in ("front", "side", "back")
@@ -70,6 +77,7 @@ def test_eval_outputs(evaluated):
     assert {r["bucket"] for r in good} >= {"back"}  # four cameras around the man: one of them sees his back
     md = (out / "summary.md").read_text()
     assert "| classic |" in md and "| flat |" in md and "LPIPS skipped" in md
+    assert "views (" in md and "scale-aligned" in md and "Depth scale of the scale-aligned placement" in md
     assert (out / "plots" / "psnr_vs_angle.png").is_file()
     assert (out / "grids" / "good.png").is_file()
     report = (out / "runs" / "report.html").read_text()

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from dinar_core.evaluation import (bucket_of, camera_centre, frontal_score, masked_image_scores, mask_iou,
-                                   recentre_intrinsics, relative_transform, transform_points, view_angle_deg)
+from dinar_core.evaluation import (bucket_of, camera_centre, depth_scale, frontal_score, masked_image_scores,
+                                   mask_iou, recentre_intrinsics, relative_transform, transform_points,
+                                   triangulate_points, view_angle_deg)
 from dinar_core.evaluation.body import mpjpe, pa_mpjpe
 
 
@@ -125,6 +126,48 @@ def test_relative_transform_maps_camera_frames():
     got = transform_points(torch.from_numpy(in1), R, t).numpy()
     np.testing.assert_allclose(got, in2, atol=1e-9)
     np.testing.assert_allclose(camera_centre(R1, t1), [0, -3, 1.2], atol=1e-9)
+
+
+def _project(K, R, t, pts):
+    cam = pts @ R.T + t
+    uv = cam @ np.asarray(K).T
+    return uv[:, :2] / uv[:, 2:]
+
+
+def test_triangulation_recovers_points_seen_twice_and_refuses_the_rest():
+    K = np.array([[800.0, 0, 320], [0, 800.0, 240], [0, 0, 1]])
+    cams = [_look_at(c) for c in ((0, -3, 1.2), (3, 0, 1.5), (-2.5, 1.5, 1.0))]
+    pts = np.random.default_rng(1).normal(scale=0.3, size=(6, 3)) + [0, 0, 1]
+    uv = np.stack([_project(K, R, t, pts) for R, t in cams])
+    conf = np.ones((3, 6))
+    conf[1:, 5] = 0.0  # point 5: one view only
+    P = np.stack([K @ np.hstack([R, t.reshape(3, 1)]) for R, t in cams])
+    got, ok = triangulate_points(uv, conf, P)
+    assert ok.tolist() == [True] * 5 + [False]
+    np.testing.assert_allclose(got[:5], pts[:5], atol=1e-6)
+
+
+def test_depth_scale_removes_exactly_the_size_ambiguity_of_one_view():
+    """A body fitted 12 % too small (and so 12 % too close) looks the same in the source camera; in a side camera
+    it lands in the wrong place. Scaled by depth_scale about the source camera's centre it lands on the truth,
+    and the source view does not change."""
+    K = np.array([[800.0, 0, 320], [0, 800.0, 240], [0, 0, 1]])
+    (R1, t1), (R2, t2) = _look_at((0, -3.5, 1.2)), _look_at((3.5, 0, 1.2))
+    truth = np.random.default_rng(2).normal(scale=0.25, size=(25, 3)) + [0, 0, 0.9]
+    truth_src = truth @ R1.T + t1
+    fitted_src = truth_src * 0.88 + np.random.default_rng(3).normal(scale=0.005, size=(25, 3))
+    s = depth_scale(fitted_src, truth_src)
+    assert abs(s - 1 / 0.88) < 0.01
+    R, t = relative_transform(R1, t1, R2, t2)
+    K1 = np.eye(3)
+    side_before = _project(K, np.eye(3), np.zeros(3), fitted_src @ R.T + t)
+    side_after = _project(K, np.eye(3), np.zeros(3), (s * fitted_src) @ R.T + t)
+    side_truth = _project(K, R2, t2, truth)
+    assert np.abs(side_before - side_truth).mean() > 20  # pixels: the wrong place
+    assert np.abs(side_after - side_truth).mean() < 3
+    np.testing.assert_allclose(_project(K, K1, np.zeros(3), s * fitted_src),
+                               _project(K, K1, np.zeros(3), fitted_src), atol=1e-9)
+    assert math.isnan(depth_scale(fitted_src[:2], truth_src[:2]))
 
 
 @pytest.mark.parametrize("deg, bucket", [(0, "front"), (30, "front"), (90, "side"), (120, "side"), (180, "back"),
