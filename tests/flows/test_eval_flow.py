@@ -121,3 +121,24 @@ def test_eval_cli_prints_the_table(evaluated):
                                                                                         [])])
     assert res.exit_code == 0, res.output
     assert "| classic |" in res.output and "2 of 3 persons evaluated (2 from the cache)" in res.output
+
+
+def test_a_synthetic_person_is_scale_aligned_to_its_ground_truth(tmp_path, prefect_harness):
+    """On synthetic data the scale-aligned placement measures the person against the ground-truth joints (in the
+    source camera's frame): its factor is the fitted body's size error, so it agrees with the ratio of the true to
+    the fitted standing height (measured on the corpus of `make eval`: within 0.03)."""
+    from flows.evaluate import evaluate_folder
+    from tasks.config import load_config, to_dict
+    from tasks.synth import synth_dataset
+
+    data = tmp_path / "synth"
+    synth_dataset(data, persons=1, views=4, seed=0, size=256)
+    config = to_dict(load_config(None, FAST))
+    evaluate_folder(data=str(data), out=str(tmp_path / "out"), config=config)
+    doc = json.loads((tmp_path / "out" / "eval.json").read_text())
+    (person,) = doc["persons"].values()
+    placement, body = person["placement"], person["body"]
+    assert placement["reference"] == "ground-truth joints" and placement["joints"] >= 20
+    assert abs(placement["depth_scale"] - body["gt_height_m"] / body["height_m"]) < 0.05, (placement, body)
+    rows = [r for r in doc["rows"] if r["method"] == "classic" and r["error"] is None]
+    assert {r["placement"] for r in rows} == {"calibrated", "scale-aligned"}
