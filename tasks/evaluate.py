@@ -251,7 +251,7 @@ def score_person(person: EvalPerson, ws: Workspace, probe, source: str, cfg: Pip
     textures, notes = method_textures(ws, cfg, avatar, methods, gt_verts)
     placement = scale_reference(person, probe, source, avatar, gt)
     scales = {"calibrated": 1.0}
-    if math.isfinite(placement.get("depth_scale", float("nan"))):
+    if placement.get("depth_scale") is not None:
         scales["scale-aligned"] = placement["depth_scale"]
     else:
         notes.append(f"scale-aligned placement skipped: {placement.get('reference')}")
@@ -313,7 +313,7 @@ def scale_reference(person: EvalPerson, probe, source: str, avatar, gt: GroundTr
 
     The reference is the ground truth's BODY_25 joints on synthetic data, else the joints triangulated from every
     view's own BODY_25 keypoints (the probe workspaces) through the calibrations: the other views give one number,
-    the person's size, never the pose or the position. depth_scale is nan (and `reference` says why) when fewer
+    the person's size, never the pose or the position. depth_scale is None (and `reference` says why) when fewer
     than three joints are known."""
     src = person.cameras[source]
     fitted, available = _fitted_joints(avatar)
@@ -337,13 +337,13 @@ def scale_reference(person: EvalPerson, probe, source: str, avatar, gt: GroundTr
             conf.append(kp[:, 2])
             proj.append(np.asarray(c.K) @ np.hstack([np.asarray(c.R), np.asarray(c.t).reshape(3, 1)]))
         if len(pts) < 2:
-            return {"depth_scale": float("nan"), "reference": "fewer than two views with keypoints"}
+            return {"depth_scale": None, "reference": "fewer than two views with keypoints", "joints": 0}
         world, ok = triangulate_points(np.stack(pts), np.stack(conf), np.stack(proj))
         ref = world @ np.asarray(src.R).T + np.asarray(src.t)
         ok &= available
         what = f"joints triangulated from {len(pts)} views"
     s = depth_scale(fitted, ref, ok)
-    return {"depth_scale": round(s, 5) if math.isfinite(s) else float("nan"),
+    return {"depth_scale": round(s, 5) if math.isfinite(s) else None,
             "reference": what if math.isfinite(s) else f"{what}: fewer than three joints", "joints": int(ok.sum())}
 
 
