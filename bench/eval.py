@@ -35,7 +35,6 @@ def _evaluate(data: Path, out: Path, config: dict) -> dict:
     persons = max(1, summary["evaluated"])
     scales = [float(p["placement"]["depth_scale"]) for p in data_json["persons"].values()
               if (p.get("placement") or {}).get("depth_scale") is not None]
-    scales = [v for v in scales if v == v]  # nan: no reference
 
     def table(placement: str) -> dict:
         return {m: {b: {k: (None if v is None else [round(v[0], 4), round(v[1], 4), v[2]]) for k, v in ms.items()}

@@ -61,17 +61,24 @@ def choose_source(person: EvalPerson, probe, requested: str) -> tuple[str, dict]
         return meta["frontal_camera"], {}
     scores = {}
     for cam in cams:
-        path = probe(cam).keypoints(cam)
-        if path.is_file():
-            body = np.asarray(json.loads(path.read_text())["people"][0]["pose_keypoints_2d"] or [0.0] * 75)
-            scores[cam] = frontal_score(body.reshape(25, 3))
-        else:
-            scores[cam] = float("-inf")
+        body = probe_body25(probe, cam)
+        scores[cam] = float("-inf") if body is None else frontal_score(body)
     best = max(cams, key=lambda c: scores[c])
     if scores[best] == float("-inf"):
         raise EvalDataError(f"{person.name}: no view shows a torso, so none can be the source",
                             fix="check the views (is the person in them?) or give --source")
     return best, scores
+
+
+def probe_body25(probe, camera: str) -> np.ndarray | None:
+    """(25, 3) BODY_25 keypoints (x, y, confidence) of the first person in a view's probe workspace (zeros when
+    it found nobody), None when the view has no keypoints file."""
+    path = probe(camera).keypoints(camera)
+    if not path.is_file():
+        return None
+    people = json.loads(path.read_text()).get("people") or []
+    body = (people[0].get("pose_keypoints_2d") if people else None) or [0.0] * 75
+    return np.asarray(body, np.float64).reshape(-1, 3)[:25]
 
 
 def write_source_photo(person: EvalPerson, camera: str, out_png: Path) -> float:
@@ -278,15 +285,19 @@ def score_person(person: EvalPerson, ws: Workspace, probe, source: str, cfg: Pip
             continue
         K = torch.as_tensor(dst.K, dtype=torch.float32)
         for method, (texture, verts_src) in textures.items():
+            scored: dict[float, tuple] = {}  # one render per distinct scale
             for place, scale in scales.items():
                 if method == "classic-gtfit":
                     scale = 1.0  # the ground-truth body already has the person's size
-                verts = transform_points(verts_src * scale, R_rel, t_rel)
-                with torch.no_grad():
-                    r = render_textured(verts, K.to(verts), None, avatar.layout, texture, (H, W),
-                                        background="white")
-                rgba = r.to_uint8()[0]
-                scores = masked_image_scores(rgba[..., :3], real, rgba[..., 3] > 127, real_mask, lpips_model)
+                if scale not in scored:
+                    verts = transform_points(verts_src * scale, R_rel, t_rel)
+                    with torch.no_grad():
+                        r = render_textured(verts, K.to(verts), None, avatar.layout, texture, (H, W),
+                                            background="white")
+                    rgba = r.to_uint8()[0]
+                    scored[scale] = (rgba, masked_image_scores(rgba[..., :3], real, rgba[..., 3] > 127, real_mask,
+                                                               lpips_model))
+                rgba, scores = scored[scale]
                 rows.append(ViewRow(person.name, cam, bucket, round(angle, 2), method, **asdict(scores),
                                     placement=place))
                 if place == "calibrated":
@@ -323,13 +334,9 @@ def scale_reference(person: EvalPerson, probe, source: str, avatar, gt: GroundTr
     else:
         pts, conf, proj = [], [], []
         for cam, c in person.cameras.items():
-            path = probe(cam).keypoints(cam)
-            rgb = probe(cam).rgb(cam)
-            if not (path.is_file() and rgb.is_file()):
+            kp, rgb = probe_body25(probe, cam), probe(cam).rgb(cam)
+            if kp is None or not rgb.is_file():
                 continue
-            people = json.loads(path.read_text()).get("people") or []
-            body = np.asarray((people[0].get("pose_keypoints_2d") if people else None) or [0.0] * 75, np.float64)
-            kp = body.reshape(-1, 3)[:25]
             h, w = read_rgb(rgb).shape[:2]
             kp[:, 0] *= c.size[0] / w  # the probe's image may be a resized copy of the view
             kp[:, 1] *= c.size[1] / h
