@@ -13,21 +13,25 @@ in its stored mode, and no full-resolution float or RGB copy is made. The reduce
 ``max_side`` (`dinar_core.image.reduction_factor`); ingest's area filter makes the final size.
 
 OpenCV, which a crafted file can crash (a mutated animated PNG segfaults OpenCV 4.11), never runs in this process:
-`decode_isolated` runs it in a fresh interpreter (`tasks.decode_child`) under an address-space limit and CPU and
-wall-clock limits; its death or timeout is a `DecoderCrashedError` / `DecodeTimeoutError` for that photo only.
+`decode_isolated` runs it in a throw-away process (forked by the `tasks.decode_child` server) under an address-space
+limit and CPU and wall-clock limits; its death or timeout is a `DecoderCrashedError` / `DecodeTimeoutError` for
+that photo only.
 This module imports neither torch nor the workspace: decoding costs what the photo costs.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -240,26 +244,16 @@ def _pillow_rgb8(im: Image.Image, factor: int) -> np.ndarray:
 # OpenCV, isolated in a child process
 # ----------------------------------------------------------------------------------------------------------------
 def decode_isolated(path: Path, limits: DecodeLimits) -> DecodedImage:
-    """Decode `path` with OpenCV in a fresh process (`tasks.decode_child`) limited to ``decode_memory`` bytes of
-    address space beyond its own code and to ``decode_timeout`` seconds; its answer comes back as JSON and a
-    ``.npy`` file (no pickle), checked before use. No EXIF rotation (as OpenCV's IMREAD_IGNORE_ORIENTATION)."""
+    """Decode `path` with OpenCV in a throw-away process (forked by `tasks.decode_child`'s server) limited to
+    ``decode_memory`` bytes of address space beyond its own code and to ``decode_timeout`` seconds; its answer comes
+    back as JSON and a ``.npy`` file (no pickle), checked before use. No EXIF rotation (as OpenCV's
+    IMREAD_IGNORE_ORIENTATION)."""
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix="dinar-decode-") as tmp:
         result, report, log = Path(tmp) / "rgb.npy", Path(tmp) / "answer.json", Path(tmp) / "stderr.txt"
-        python_path = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH")) if p)
-        env = dict(os.environ, PYTHONPATH=python_path, OPENCV_IO_MAX_IMAGE_PIXELS=str(limits.max_pixels),
-                   OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "tasks.decode_child", str(path), str(result), json.dumps(asdict(limits))]
-        with open(report, "wb") as out, open(log, "wb") as err:
-            proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-            try:
-                code = proc.wait(timeout=limits.decode_timeout)
-            except subprocess.TimeoutExpired:
-                code = None
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+        code = _SERVER.decode({"path": str(path), "out": str(result), "answer": str(report), "log": str(log),
+                               "limits": asdict(limits), "fault": os.environ.get(FAULT_ENV)},
+                              limits.decode_timeout)
         if code is None or code == -signal.SIGXCPU:
             raise DecodeTimeoutError(
                 f"decoding {path.name} with OpenCV took over ingest.decode_timeout = {limits.decode_timeout:g} s "
@@ -286,10 +280,70 @@ def decode_isolated(path: Path, limits: DecodeLimits) -> DecodedImage:
     return DecodedImage(rgb=rgb, original_size=tuple(original), exif_rotated=False, decoder="opencv")
 
 
+class _DecoderServer:
+    """This process's `tasks.decode_child` server, started at the first decode and restarted if it is gone; it ends
+    when this process closes its stdin (at exit). Requests are serialised (a lock): each waits for its child."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def decode(self, request: dict, timeout: float) -> int | None:
+        """The child's exit code for `request` (negative: killed by that signal; None: timed out)."""
+        with self._lock:
+            proc = self._running()
+            try:
+                proc.stdin.write((json.dumps(request) + "\n").encode())
+                proc.stdin.flush()
+                # the server kills a child at `timeout`; a server that does not answer well after it is stopped too
+                ready = select.select([proc.stdout], [], [], timeout + 30)[0]
+                line = proc.stdout.readline() if ready else b""
+                return json.loads(line)["code"]
+            except (OSError, ValueError, KeyError, TypeError):
+                self.stop()
+                raise DecoderCrashedError(
+                    f"the OpenCV decoder server ({sys.executable} -m tasks.decode_child) stopped answering on "
+                    f"{Path(request['path']).name}", fix="rerun; if it recurs, re-export the photo as JPEG or PNG")
+
+    def _running(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            python_path = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH")) if p)
+            env = dict(os.environ, PYTHONPATH=python_path, OMP_NUM_THREADS="1")
+            self._proc = subprocess.Popen([sys.executable, "-m", "tasks.decode_child"], cwd=_ROOT, env=env,
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return self._proc
+
+    def forget(self) -> None:
+        """In a forked copy of this process: leave the parent's server to the parent (a new one starts on use)."""
+        self._proc, self._lock = None, threading.Lock()
+
+    def stop(self) -> None:
+        """End the server (its stdin closed; killed if it does not go)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+_SERVER = _DecoderServer()
+atexit.register(_SERVER.stop)
+os.register_at_fork(after_in_child=_SERVER.forget)
+FAULT_ENV = "DINAR_TEST_DECODER_FAULT"
+"""Test-only: its value, read at each decode, is passed to the decoder child as the fault to feign (see
+`tasks.decode_child`)."""
+
+
 def _read_answer(report: Path) -> dict | None:
     """The child's JSON answer, or None when it wrote none (or something that is not one)."""
-    with open(report, "rb") as fh:
-        text = fh.read(1 << 16)
+    try:
+        with open(report, "rb") as fh:
+            text = fh.read(1 << 16)
+    except FileNotFoundError:
+        return None
     try:
         answer = json.loads(text)
     except ValueError:
@@ -324,6 +378,8 @@ def _read_pixels(path: Path, result: Path, original: list[int], limits: DecodeLi
 
 def _tail(log: Path, size: int = 400) -> str:
     """The last `size` characters the child wrote to stderr, on one line."""
+    if not log.is_file():
+        return ""
     with open(log, "rb") as fh:
         fh.seek(max(0, log.stat().st_size - size))
         return " ".join(fh.read().decode("utf-8", "replace").split())

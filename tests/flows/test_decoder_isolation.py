@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from flows.pipeline import process_folder
-from tasks.decode_child import FAULT_ENV, FAULT_MARKER
+from tasks.decode import FAULT_ENV
+from tasks.decode_child import FAULT_MARKER
 from tasks.status import runs_status
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

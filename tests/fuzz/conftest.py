@@ -76,6 +76,7 @@ def bounded_memory(limit_mb: int = MAX_RSS_GROWTH_MB) -> Iterator[None]:
 REPORT_PATH = os.environ.get("DINAR_FUZZ_REPORT")
 """When set (``make fuzz``), every fuzz test's figures are written there as JSON at the end of the session."""
 _FIGURES: dict[str, dict[str, float]] = {}
+PROGRESS_EVERY = 1000
 
 
 def _record(outcome: str, cpu_ms: float, rss_mb: float | None) -> None:
@@ -89,6 +90,8 @@ def _record(outcome: str, cpu_ms: float, rss_mb: float | None) -> None:
     if rss_mb is not None:
         fig["max_rss_growth_mb"] = max(fig["max_rss_growth_mb"], round(rss_mb, 1))
     fig["seconds"] = round(time.time() - fig["started"], 1)
+    if fig["cases"] % PROGRESS_EVERY == 0:  # a long run shows how far it got (and keeps it if stopped)
+        _write_report(None)
 
 
 def _write_report(exit_status: int | None) -> None:

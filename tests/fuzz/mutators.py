@@ -83,10 +83,11 @@ def _opcode_chunks(draw) -> bytes:
 
 
 @st.composite
-def mutated_pickle(draw, seed: bytes, max_ops: int = 4) -> bytes:
+def mutated_pickle(draw, seed: bytes, max_ops: int = 4, max_repeat_bytes: int = 4 << 20) -> bytes:
     """``seed`` (a pickle) edited at opcode boundaries: opcodes dropped, duplicated, swapped or inserted
-    (globals, containers, lying lengths, huge ints); sometimes raw byte edits on top. A seed that an earlier edit
-    already broke (no opcode stream to cut) gets raw byte edits only."""
+    (globals, containers, lying lengths, huge ints) or a run of them repeated up to ``max_repeat_bytes``; sometimes
+    raw byte edits on top. A seed that an earlier edit already broke (no opcode stream to cut) gets raw byte edits
+    only."""
     try:
         ops = [(pos, op) for op, _arg, pos in pickletools.genops(seed)]
     except ValueError:
@@ -105,9 +106,9 @@ def mutated_pickle(draw, seed: bytes, max_ops: int = 4) -> bytes:
             chunks[i], chunks[j] = chunks[j], chunks[i]
         elif op == "insert":
             chunks.insert(i, _opcode_chunks(draw))
-        elif op == "repeat":  # at most ~4 MB: bombs made of small opcodes, not big files (unit tests cover those)
+        elif op == "repeat":  # bounded: bombs made of small opcodes, not big files (unit tests cover those)
             run = b"".join(chunks[i:i + draw(st.integers(1, 6))])
-            chunks.insert(i, run * min(draw(st.integers(2, 2000)), max(2, (4 << 20) // max(1, len(run)))))
+            chunks.insert(i, run * min(draw(st.integers(2, 2000)), max(2, max_repeat_bytes // max(1, len(run)))))
     data = b"".join(chunks)
     if draw(st.booleans()) and draw(st.booleans()):
         data = draw(mutated_bytes(data, max_ops=2))

@@ -36,7 +36,7 @@ from tests.fuzz.conftest import run_decoder
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's notes on the corrupt metadata we make
 
 EXAMPLES = int(os.environ.get("DINAR_FUZZ_EXAMPLES", "300"))
-ISOLATED_EXAMPLES = max(5, EXAMPLES // 50)
+ISOLATED_EXAMPLES = EXAMPLES
 LIMITS = replace(DecodeLimits.of(None), min_side=8, max_side=24, decode_timeout=5.0)
 """Seeds are 72 x 64: over twice max_side, so JPEG's draft and the strip-wise reduce run in every case."""
 HUGE = [0, 1, 7, 65, 4096, 13000, 16383, 65535, 100_000, 2**31 - 1, 2**32 - 1]

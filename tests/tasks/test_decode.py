@@ -12,8 +12,8 @@ import dinar_core.image as image_mod
 import tasks.decode as decode_mod
 from dinar_core.errors import DecoderCrashedError, DecodeTimeoutError, ImageTooLargeError, InvalidImageError
 from dinar_core.image import fit_within, reduction_factor, to_rgb8
-from tasks.decode import DecodeLimits, decode_image
-from tasks.decode_child import FAULT_ENV, FAULT_MARKER
+from tasks.decode import FAULT_ENV, DecodeLimits, decode_image
+from tasks.decode_child import FAULT_MARKER
 from tests.helpers.images import gradient_photo, png_header_only
 
 DEFAULTS = DecodeLimits.of(None)
@@ -151,6 +151,26 @@ def test_isolated_decoder_faults_are_named_errors(tmp_path, monkeypatch, fault, 
     with pytest.raises(error) as info:
         decode_image(tmp_path / "crash.hdr", replace(DEFAULTS, decode_timeout=3.0, decode_memory=64 * 2**20))
     assert words in str(info.value) and "fix:" in str(info.value)
+
+
+def test_decoder_server_outlives_its_children_and_is_restarted(tmp_path, monkeypatch):
+    """One server per process forks a child per photo: a child's SIGSEGV leaves the server (and the next decode)
+    intact; a server that is gone (killed from outside) is started again at the next decode."""
+    rgb = np.random.default_rng(3).random((90, 70, 3)).astype(np.float32)
+    cv2.imwrite(str(tmp_path / "ok.hdr"), rgb)
+    (tmp_path / "crash.hdr").write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n" + FAULT_MARKER)
+    first = decode_image(tmp_path / "ok.hdr")
+    server = decode_mod._SERVER._proc.pid
+    monkeypatch.setenv(FAULT_ENV, "segv")
+    with pytest.raises(DecoderCrashedError, match="SIGSEGV"):
+        decode_image(tmp_path / "crash.hdr")
+    monkeypatch.delenv(FAULT_ENV)
+    assert np.array_equal(decode_image(tmp_path / "ok.hdr").rgb, first.rgb)
+    assert decode_mod._SERVER._proc.pid == server
+    decode_mod._SERVER._proc.kill()
+    decode_mod._SERVER._proc.wait()
+    assert np.array_equal(decode_image(tmp_path / "ok.hdr").rgb, first.rgb)
+    assert decode_mod._SERVER._proc.pid != server
 
 
 def test_only_hdr_and_exr_reach_opencv(tmp_path, monkeypatch):
