@@ -368,13 +368,13 @@ _FORBIDDEN_OPS = {"EMPTY_SET", "ADDITEMS", "FROZENSET", "EXT1", "EXT2", "EXT4", 
                   "BINPERSID", "NEXT_BUFFER", "READONLY_BUFFER"}
 
 
-def _opcode_table() -> list:
+def _opcode_table(forbidden: set[str]) -> list:
     """Per opcode byte: None (unknown), 'stop', 'forbidden:<NAME>', ('fixed', n), ('len', n) (an n-byte
     little-endian length, then that many bytes) or ('line', k) (k newline-terminated text arguments)."""
     table: list = [None] * 256
     for op in pickletools.opcodes:
         arg, code = op.arg, ord(op.code.encode("latin1"))
-        if op.name in _FORBIDDEN_OPS:
+        if op.name in forbidden:
             table[code] = f"forbidden:{op.name}"
         elif op.name == "STOP":
             table[code] = "stop"
@@ -393,7 +393,13 @@ def _opcode_table() -> list:
     return table
 
 
-_OPCODES = _opcode_table()
+_OPCODES = _opcode_table(_FORBIDDEN_OPS)
+_TORCH_OPCODES = _opcode_table(_FORBIDDEN_OPS - {"BINPERSID"})
+"""A torch file's pickles also hold BINPERSID (a tensor's storage, which torch's weights-only unpickler resolves)."""
+MAX_GLOBAL_BYTES = 1024
+"""Longest GLOBAL argument (module or name) a pickle may hold. Real ones are tens of bytes; torch's weights-only
+loader quotes a refused name in its error and then searches that message with a regex that is quadratic in the
+name's length (a 256 KB name cost minutes of CPU; found by ``make fuzz``)."""
 _PUT_CODES = {ord(op.code.encode("latin1")) for op in pickletools.opcodes if op.name in ("PUT", "BINPUT", "LONG_BINPUT")}
 
 
@@ -428,12 +434,13 @@ _RUN = re.compile(_ONE_OP.pattern + b"+", re.DOTALL)  # a run of them
 _RUN_CHUNK = 1 << 20
 
 
-def _prescan(data, kind: FileKind, path) -> None:
-    """Walk the opcode stream once without building objects (``data``: bytes or an mmap): at most
-    ``kind.max_ops`` opcodes, none of ``_FORBIDDEN_OPS``, well-formed to its STOP. So the unpickler that follows
+def _prescan(data, kind: FileKind, path, table: list = _OPCODES, start: int = 0) -> int:
+    """Walk the opcode stream starting at byte ``start`` once without building objects (``data``: bytes or an
+    mmap): at most ``kind.max_ops`` opcodes, none that ``table`` forbids, GLOBAL arguments of at most
+    `MAX_GLOBAL_BYTES`, well-formed to its STOP; the position after the STOP. So the unpickler that follows
     creates a bounded number of objects. Runs of fixed-size opcodes are skipped by regex and counted exactly (make
     fuzz: a 0.8 MB MEMOIZE flood took 0.7 s in the per-opcode loop, 4.2 MB of BININT1/TUPLE2 triples 7.4 s)."""
-    pos, end, ops, table = 0, len(data), 0, _OPCODES
+    pos, end, ops = start, len(data), 0
     while True:
         m = _RUN.match(data, pos, min(end, pos + _RUN_CHUNK))  # at most 1 MB at a time: the count copies it
         if m is not None and m.end() - pos > 9:  # a run (a few opcodes are cheaper in the loop below)
@@ -451,7 +458,7 @@ def _prescan(data, kind: FileKind, path) -> None:
             raise kind.unreadable(path, f"unknown pickle opcode {data[pos]:#04x} at byte {pos}")
         pos += 1
         if entry == "stop":
-            return
+            return pos
         if isinstance(entry, str):
             raise kind.unreadable(path, f"pickle opcode {entry[10:]}, which a {kind.format} never holds")
         how, n = entry
@@ -465,7 +472,9 @@ def _prescan(data, kind: FileKind, path) -> None:
             pos += n + int.from_bytes(data[pos:pos + n], "little")
         else:
             for _ in range(n):
-                nl = data.find(b"\n", pos)
+                nl = data.find(b"\n", pos, pos + MAX_GLOBAL_BYTES + 1 if n == 2 else end)
+                if nl < 0 and n == 2 and end - pos > MAX_GLOBAL_BYTES:  # GLOBAL: module and name lines
+                    raise kind.unreadable(path, f"a pickle GLOBAL name over {MAX_GLOBAL_BYTES:,} bytes long")
                 if nl < 0:
                     raise kind.unreadable(path, "a pickle text argument without its newline")
                 pos = nl + 1
@@ -657,9 +666,10 @@ def load_npz(path: str | Path, kind: FileKind, keys: Iterable[str] | None = None
 
 
 def torch_load(path: str | Path, kind: FileKind, safe_globals: list | None = None):
-    """``torch.load(path, weights_only=True)`` after :func:`check_file` and, for a zip-format file, the member-size
-    check (a torch archive stores its members, so they cannot declare more than ~the file's size). Exceptions of
-    ``torch.load`` propagate (the caller names them: truncated, unsupported object ...)."""
+    """``torch.load(path, weights_only=True)`` after :func:`check_file`, :func:`prescan_torch_file` and, for a
+    zip-format file, the member-size check (a torch archive stores its members, so they cannot declare more than
+    ~the file's size). Exceptions of ``torch.load`` propagate (the caller names them: truncated, unsupported object
+    ...)."""
     import torch
 
     path = Path(path)
@@ -671,5 +681,40 @@ def torch_load(path: str | Path, kind: FileKind, safe_globals: list | None = Non
                 check_zip_members(zf, limit, path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             pass  # torch names a damaged archive itself
+    prescan_torch_file(path, kind)
     with torch.serialization.safe_globals(safe_globals or []):
         return torch.load(path, map_location="cpu", weights_only=True)
+
+
+LEGACY_PICKLES = 5
+"""A legacy (non-zip) torch file: magic number, protocol, system info, the object, its storage keys; then raw
+storage bytes."""
+
+
+def prescan_torch_file(path: Path, kind: FileKind) -> None:
+    """:func:`_prescan` every pickle that ``torch.load`` would unpickle in ``path``: each ``data.pkl`` of a zip
+    archive (torch reads the zip format when the file starts with a local file header), else the
+    `LEGACY_PICKLES` pickles of the legacy format. torch's pre-1.0 tar format is refused (torch would read its
+    members unchecked). A file that is neither (no pickle protocol header) raises ``pickle.UnpicklingError``, as
+    ``torch.load`` would, for the caller to name (an HTML page, an empty file ...)."""
+    import tarfile
+
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = [i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
+                for info in names:  # sizes already checked by check_zip_members
+                    _prescan(zf.read(info), kind, path, _TORCH_OPCODES)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+            pass  # torch names a damaged archive itself (zipfile and torch's reader do not agree on every damage)
+        return
+    if tarfile.is_tarfile(path):
+        raise kind.unreadable(path, "torch's pre-1.0 tar format, which is not read")
+    if head[:1] != b"\x80":
+        raise pickle.UnpicklingError(f"{path.name} starts with {head!r}, not with a pickle protocol header")
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        pos = 0
+        for _ in range(LEGACY_PICKLES):
+            pos = _prescan(data, kind, path, _TORCH_OPCODES, start=pos)

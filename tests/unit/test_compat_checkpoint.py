@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -226,6 +227,30 @@ def test_bad_files_give_named_errors(tmp_path):
         read_checkpoint(tmp_path / "nowhere.ckpt")
     for cls in (TruncatedCheckpointError, NotACheckpointError, NotDinarCheckpointError, CheckpointMismatchError):
         assert issubclass(cls, CheckpointError)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_huge_global_name_is_refused_before_torch_reads_it(tmp_path, legacy):
+    """A GLOBAL of 300 KB without a space: torch's weights-only loader would quote it in its error and search the
+    message with a regex quadratic in its length (minutes of CPU; found by make fuzz). The prescan refuses it."""
+    path = tmp_path / "ddpm.ckpt"
+    torch.save({"state_dict": {"model.b": torch.zeros(2)}}, path, _use_new_zipfile_serialization=not legacy)
+    name = b"x" * 300_000
+    if legacy:
+        data = path.read_bytes()
+        assert data.count(b"ccollections\nOrderedDict\n") >= 1
+        path.write_bytes(data.replace(b"ccollections\nOrderedDict\n", b"ccollections\n" + name + b"\n"))
+    else:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename: zf.read(i) for i in zf.infolist()}
+        pkl = next(n for n in members if n.endswith("/data.pkl"))
+        assert b"ccollections\nOrderedDict\n" in members[pkl]
+        members[pkl] = members[pkl].replace(b"ccollections\nOrderedDict\n", b"ccollections\n" + name + b"\n")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+            for n, d in members.items():
+                zf.writestr(n, d)
+    with pytest.raises(NotACheckpointError, match="GLOBAL name over 1,024 bytes"):
+        read_checkpoint(path)
 
 
 def test_adapters_accept_dinar_params_and_calls():
