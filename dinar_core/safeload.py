@@ -665,6 +665,11 @@ def load_npz(path: str | Path, kind: FileKind, keys: Iterable[str] | None = None
 # torch files
 
 
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError)
+"""What ``zipfile`` raises on a damaged or crafted archive (NotImplementedError: a "version needed" or a
+compression it lacks, found by make fuzz; RuntimeError: an encrypted member)."""
+
+
 def torch_load(path: str | Path, kind: FileKind, safe_globals: list | None = None):
     """``torch.load(path, weights_only=True)`` after :func:`check_file`, :func:`prescan_torch_file` and, for a
     zip-format file, the member-size check (a torch archive stores its members, so they cannot declare more than
@@ -679,7 +684,7 @@ def torch_load(path: str | Path, kind: FileKind, safe_globals: list | None = Non
         try:
             with zipfile.ZipFile(path) as zf:
                 check_zip_members(zf, limit, path)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        except ZIP_ERRORS:
             pass  # torch names a damaged archive itself
     prescan_torch_file(path, kind)
     with torch.serialization.safe_globals(safe_globals or []):
@@ -707,7 +712,7 @@ def prescan_torch_file(path: Path, kind: FileKind) -> None:
                 names = [i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
                 for info in names:  # sizes already checked by check_zip_members
                     _prescan(zf.read(info), kind, path, _TORCH_OPCODES)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        except ZIP_ERRORS:
             pass  # torch names a damaged archive itself (zipfile and torch's reader do not agree on every damage)
         return
     if tarfile.is_tarfile(path):

@@ -36,7 +36,7 @@ from dinar_core.errors import (
     UnsafeCheckpointError,
     UnsupportedCheckpointObjectError,
 )
-from dinar_core.safeload import GB, FileKind, torch_load
+from dinar_core.safeload import GB, ZIP_ERRORS, FileKind, torch_load
 
 _UV_KEYS = ("uv_faces", "uv_values", "normal_faces")
 _DINAR_MARKERS = ("model_ema.", "first_stage.", "model.")
@@ -126,7 +126,7 @@ def _raise_unreadable(path: Path, err: Exception) -> None:
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        except ZIP_ERRORS:
             names = None  # a damaged archive: truncated below
         if names is not None and not any(n.endswith("data.pkl") for n in names):
             raise NotACheckpointError(

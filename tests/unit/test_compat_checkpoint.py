@@ -229,6 +229,25 @@ def test_bad_files_give_named_errors(tmp_path):
         assert issubclass(cls, CheckpointError)
 
 
+def test_a_zip_needing_a_newer_zip_version_is_a_named_error(tmp_path):
+    """zipfile raises NotImplementedError for a central directory entry that needs zip version 25.5 (make fuzz
+    found it escaping read_checkpoint twice: in the member check and again while naming the error)."""
+    path = tmp_path / "ddpm.ckpt"
+    torch.save({"state_dict": {"model.b": torch.zeros(2)}}, path)
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 6:entry + 8] = (255).to_bytes(2, "little")  # version needed to extract: 25.5
+    path.write_bytes(bytes(data))
+    with pytest.raises(NotImplementedError):
+        zipfile.ZipFile(path)
+    assert torch.equal(read_checkpoint(path).state_dict["model.b"], torch.zeros(2))  # torch's reader ignores it
+    pkl = data.index(b"\x80\x02", data.index(b"/data.pkl"))  # data.pkl's pickle (after its header's padding)
+    data[pkl:pkl + 2] = b"\xff\xff"  # and now torch fails too: the error is named
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="ddpm.ckpt"):
+        read_checkpoint(path)
+
+
 @pytest.mark.parametrize("legacy", [False, True])
 def test_a_huge_global_name_is_refused_before_torch_reads_it(tmp_path, legacy):
     """A GLOBAL of 300 KB without a space: torch's weights-only loader would quote it in its error and search the
