@@ -166,3 +166,12 @@ class UnsafeWorkspaceError(DinarError):
 class RunsBusyError(DinarError):
     """Another run holds the runs folder's lock (``RUNS/.dinar.lock``): two runs on one folder would redo and
     overwrite each other's work."""
+
+
+class TrainingDataError(DinarError):
+    """A training set cannot be used: no persons, a file that is not a texture set, single-view persons for a phase
+    that needs several views, or persons of different UV layouts or sizes."""
+
+
+class TrainingCheckpointError(CheckpointError):
+    """A checkpoint given to `dinar train` is of another phase or UV layout, or does not fit the configured sizes."""

@@ -234,7 +234,7 @@ def serve(
         "photos": str(photos.resolve()), "out": str(out.resolve()), "config": cfg, "until": until})
 
 
-from flows import cli_avatar, cli_eval  # noqa: E402,F401  (register animate, export, fit-check, infer, eval)
+from flows import cli_avatar, cli_eval, cli_train  # noqa: E402,F401  (register animate, export, fit-check, infer, eval, train)
 from flows.cli_data import import_app  # noqa: E402
 
 app.add_typer(import_app, name="import")

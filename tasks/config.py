@@ -22,6 +22,7 @@ import yaml
 from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.fitting.config import FitConfig
 from dinar_core.texture.config import ClassicAvatarConfig
+from dinar_core.training.config import TrainConfig
 # (ConfigError, override and parse_dotlist are also imported from here by the stages, flows and tests)
 from tasks.config_overrides import ConfigError, Override, apply_overrides, override, parse_dotlist, read_yaml
 
@@ -225,6 +226,8 @@ class PipelineConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """`dinar train` (the networks' sizes are ``neural``'s)."""
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 

@@ -1,0 +1,55 @@
+"""Training settings (torch-free, so `tasks.config` can hold them as its ``train`` section).
+
+The network sizes are not here: every phase trains the networks that ``neural`` (`NeuralAvatarConfig`) describes,
+so a trained checkpoint fits the inference config it was trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional, Union
+
+Phase = Literal["vq", "diffusion"]
+PHASES: tuple[str, ...] = ("vq", "diffusion")
+"""In training order: a phase reads the weights of the ones before it."""
+
+
+@dataclass
+class TrainConfig:
+    """How `dinar train` trains one phase.
+
+    Every random draw of a step (the batch, the diffusion timesteps, the noise) comes from a generator seeded by
+    (``seed``, step, rank), so a run is reproducible and a resumed run continues exactly as a straight one.
+    """
+
+    seed: int = 0
+    max_steps: int = 20_000
+    """Optimiser steps of the phase."""
+    batch_size: int = 8
+    """Samples per step and process (the global batch is ``batch_size * devices * num_nodes``)."""
+    lr: float = 1e-4
+    """Adam learning rate (DINAR's LDM config: base 1e-6 scaled by GPUs x batch)."""
+    ema_decay: float = 0.9999
+    """Decay of the exponential moving average of the weights kept for inference (DINAR's LitEma: 0.9999)."""
+    checkpoint_every: int = 1000
+    """Steps between resumable checkpoints (``OUT/checkpoints/``; ``last.ckpt`` is always the newest)."""
+    log_every: int = 10
+    """Steps between rows of ``OUT/logs/.../metrics.csv``."""
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: Union[int, Literal["auto"]] = 1
+    """Processes per machine (GPUs, or CPU processes with ``accelerator: cpu``)."""
+    num_nodes: int = 1
+    strategy: Literal["auto", "ddp", "ddp_spawn"] = "auto"
+    """``ddp`` on several devices or machines (launched by ``torchrun`` or SLURM), ``ddp_spawn`` to start the
+    processes from one command."""
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    codebook_weight: float = 1.0
+    """Phase vq: weight of the codebook + commitment loss beside the L1 reconstruction."""
+    vq_weights: Optional[str] = None
+    """The trained VQ autoencoder (``vq.pt`` of phase ``vq``, or DINAR's checkpoint) that encodes the textures of
+    the diffusion phase. Unset is an error unless ``allow_untrained`` is set."""
+    allow_untrained: bool = False
+    """Let a phase use freshly initialised networks where it would load trained ones (tests, and the 'untrained'
+    baseline of `dinar eval`); the checkpoint records it."""
+    progress: bool = True
+    """Lightning's progress bar."""

@@ -1,0 +1,45 @@
+"""`dinar train PHASE`: train one of DINAR's phases on a texture set (`dinar_core.training`). Registers on the app
+of `flows.cli_common` (imported by `flows.cli`). Training consumes what the pipeline prepares; it runs no Prefect
+flow (Lightning does the orchestration of processes and machines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from flows.cli_common import command, console, esc, fail
+
+
+@command("train")
+def train_cmd(
+    phase: str = typer.Argument(..., help="vq (the texture autoencoder) or diffusion (the inpainting UNet), in "
+                                          "that order."),
+    data: Path = typer.Option(..., "--data", "-d", help="A texture set: a folder of <person>.npz (views, cos, "
+                                                        "layout)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where <phase>.pt, checkpoints/ and logs/ go."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the defaults (then --set): "
+                                          "the networks' sizes under neural, the run under train."),
+    set_: list[str] = typer.Option([], "--set", help="Override one value: section.key=value, e.g. "
+                                                     "train.max_steps=500 (repeatable)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a checkpoint of OUT/checkpoints/ "
+                                          "(last.ckpt is the newest)."),
+) -> None:
+    """Train one phase; writes OUT/<phase>.pt (weights-only, its config inside) for the next phase or inference."""
+    from dinar_core.training.config import PHASES
+    from tasks.config import dump_yaml, resolve_config
+
+    if phase not in PHASES:
+        raise fail(f"unknown phase {esc(phase)}", f": use one of {', '.join(PHASES)}")
+    cfg = resolve_config(None, config, set_)
+    from tasks.threads import apply_threads
+
+    apply_threads(cfg.runtime.threads, workers=1)
+    from dinar_core.training.trainer import train_phase
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{phase}.config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+    result = train_phase(phase, data, out, cfg.neural, cfg.train, resume=resume)
+    console.print(f"phase [bold]{phase}[/bold]: {result.steps} steps; weights {esc(str(result.weights))}; "
+                  f"log {esc(str(result.metrics))}")
