@@ -248,6 +248,22 @@ class PixelTexture:
     normal_angles: torch.Tensor
 
 
+def photo_to_texture(input_rgb: torch.Tensor, real_segm: torch.Tensor, verts: torch.Tensor, K: torch.Tensor,
+                     uv: UVRender, uv_faces: torch.Tensor, config: NeuralAvatarConfig) -> PixelTexture:
+    """Step 4: the photo's colours and normal angles splatted into texture space (DINAR's ``sample_values_by_uv``).
+
+    input_rgb: (B, 3, S, S) in [-1, 1]; real_segm: (B, 1, S, S); verts: (B, U, 3) crop pixels; K: (B, 3, 3);
+    uv: the UV render of the view; uv_faces: (F, 3) -> PixelTexture at ``config.texture_size``.
+    """
+    T = config.texture_size
+    rgb8 = image_to_uint8(input_rgb, config.white_overflow_quirk)
+    tex = sample_values_by_uv(uv.uv, rgb8, real_segm, T, config.border_row_quirk)
+    normals = vertex_normals(verts, K, uv_faces)
+    angles8 = torch.floor(normal_angle_image(uv, normals, uv_faces) * 255)
+    angles = sample_values_by_uv(uv.uv, angles8, real_segm, T, config.border_row_quirk).values / 255
+    return PixelTexture(rgb=tex.values / 255, known=tex.known, ring=tex.ring, normal_angles=angles)
+
+
 def assemble_ntexture(generated: torch.Tensor, pixels: PixelTexture) -> torch.Tensor:
     """The neural texture: (B, G, T, T) generator channels + RGB + known mask + inpaint ring -> (B, G + 5, T, T)."""
     if generated.shape[0] != pixels.rgb.shape[0] or generated.shape[2:] != pixels.rgb.shape[2:]:
@@ -357,15 +373,9 @@ class NeuralAvatarPipeline:
     def sample_pixels(self, input_rgb: torch.Tensor, real_segm: torch.Tensor, verts: torch.Tensor, K: torch.Tensor,
                       uv: UVRender) -> PixelTexture:
         """input_rgb: (B, 3, S, S) in [-1, 1]; real_segm: (B, 1, S, S); verts: (B, U, 3); K: (B, 3, 3)."""
-        cfg = self.config
-        T = cfg.texture_size
-        rgb8 = image_to_uint8(input_rgb.to(self.device), cfg.white_overflow_quirk)
-        segm = real_segm.to(self.device)
-        tex = sample_values_by_uv(uv.uv, rgb8, segm, T, cfg.border_row_quirk)
-        normals = vertex_normals(verts.to(self.device), K.to(self.device), self.layout.uv_faces)
-        angles8 = torch.floor(normal_angle_image(uv, normals, self.layout.uv_faces) * 255)
-        angles = sample_values_by_uv(uv.uv, angles8, segm, T, cfg.border_row_quirk).values / 255
-        return PixelTexture(rgb=tex.values / 255, known=tex.known, ring=tex.ring, normal_angles=angles)
+        d = self.device
+        return photo_to_texture(input_rgb.to(d), real_segm.to(d), verts.to(d), K.to(d), uv, self.layout.uv_faces,
+                                self.config)
 
     # 5. encoder and generator
     @torch.no_grad()

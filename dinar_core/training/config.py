@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional, Union
 
-Phase = Literal["vq", "diffusion"]
-PHASES: tuple[str, ...] = ("vq", "diffusion")
+Phase = Literal["first_stage", "vq", "diffusion"]
+PHASES: tuple[str, ...] = ("first_stage", "vq", "diffusion")
 """In training order: a phase reads the weights of the ones before it."""
 
 
@@ -43,6 +43,12 @@ class TrainConfig:
     """``ddp`` on several devices or machines (launched by ``torchrun`` or SLURM), ``ddp_spawn`` to start the
     processes from one command."""
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    segm_weight: float = 1.0
+    """Phase first_stage: weight of the L1 between the rendered mask and the person mask."""
+    lpips_weight: float = 1.0
+    """Phase first_stage: weight of LPIPS-VGG when ``lpips_weights`` is set."""
+    lpips_weights: Optional[str] = None
+    """A local LPIPS-VGG state dict (as ``eval.lpips_weights``); unset: no perceptual loss (nothing is downloaded)."""
     codebook_weight: float = 1.0
     """Phase vq: weight of the codebook + commitment loss beside the L1 reconstruction."""
     vq_weights: Optional[str] = None

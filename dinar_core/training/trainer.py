@@ -51,8 +51,10 @@ def _check_sizes(textures: TextureSet, neural) -> None:
 
 def build_phase(phase: str, data: Path, neural, train: TrainConfig):
     """The phase's LightningModule on the texture set `data` (networks initialised from ``train.seed``)."""
-    if phase not in PHASES:
-        raise TrainingDataError(f"unknown training phase {phase!r}", fix=f"use one of {', '.join(PHASES)}")
+    if phase not in MIN_VIEWS:
+        raise TrainingDataError(f"phase {phase!r} does not train on a texture set", fix=(
+            "the first stage trains on prepared views (dinar_core.training.first_stage)" if phase in PHASES
+            else f"use one of {', '.join(PHASES)}"))
     textures = read_texture_set(Path(data), min_views=MIN_VIEWS[phase])
     _check_sizes(textures, neural)
     pl.seed_everything(train.seed, workers=True, verbose=False)
@@ -154,16 +156,22 @@ def check_resume(path: Path, module) -> Path:
 
 def train_phase(phase: str, data: Path, out: Path, neural, train: TrainConfig,
                 resume: Path | None = None) -> TrainResult:
-    """Train `phase` on the texture set `data` into `out` (see the module docstring); from `resume` when given."""
+    """Train `phase` (vq or diffusion) on the texture set `data` into `out` (see the module docstring); from
+    `resume` when given."""
+    return fit_phase(build_phase(phase, data, neural, train), out, neural, train, resume)
+
+
+def fit_phase(module: pl.LightningModule, out: Path, neural, train: TrainConfig,
+              resume: Path | None = None) -> TrainResult:
+    """Fit a built phase module (e.g. a `FirstStagePhase` on prepared views) into `out`; from `resume` if given."""
     out = Path(out)
-    module = build_phase(phase, data, neural, train)
     if resume is not None:
         resume = check_resume(resume, module)
-    weights = out / f"{phase}.pt"
+    weights = out / f"{module.phase}.pt"
     version = _next_version(out / "logs")
     trainer = make_trainer(train, out, [WriteWeights(weights, neural, train)], version)
     trainer.fit(module, ckpt_path=str(resume) if resume else None, weights_only=True)
     if not weights.is_file():
         raise TrainingCheckpointError(f"training ended without writing {weights}", fix="see the log above")
-    return TrainResult(weights=weights, steps=read_phase_weights(weights, phase).steps,
+    return TrainResult(weights=weights, steps=read_phase_weights(weights, module.phase).steps,
                        metrics=out / "logs" / f"version_{version}" / "metrics.csv")

@@ -1,0 +1,89 @@
+"""dinar train, phase first_stage, at the tiny sizes: views of a synthetic SMPL-X person rendered from four sides;
+the texture made from one view learns to render the others (the loss on fixed pairs falls), the run is
+reproducible, and the trained networks write a texture set that the vq phase then trains on."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from dinar_core.avatar.config import NeuralAvatarConfig
+from dinar_core.avatar.dataset import prepare_sample
+from dinar_core.errors import TrainingDataError
+from dinar_core.training.config import TrainConfig
+from dinar_core.training.first_stage import FirstStagePhase, prepare_views, render_loss, texture_set
+from dinar_core.training.textures import read_texture_set
+from dinar_core.training.trainer import fit_phase, train_phase
+from dinar_core.training.weights import read_phase_weights
+from tests.helpers.neural_scene import make_scene
+
+NEURAL = NeuralAvatarConfig.tiny()
+TRAIN = TrainConfig(max_steps=30, batch_size=4, lr=2e-3, checkpoint_every=30, log_every=5, accelerator="cpu",
+                    progress=False)
+
+
+@pytest.fixture(scope="module")
+def views(tmp_path_factory):
+    models = tmp_path_factory.mktemp("smplx_models")
+    persons, layout = {}, None
+    for name, yaws in (("front_back", (0.0, math.pi)), ("sides", (0.0, math.pi / 2, math.pi, 3 * math.pi / 2))):
+        samples = []
+        for i, yaw in enumerate(yaws):
+            scene = make_scene(models, yaw=yaw)
+            layout = scene.layout
+            with torch.no_grad():
+                verts = scene.body(scene.params).vertices @ scene.K.T
+            samples.append(prepare_sample(f"{name}_{i}", scene.rgb, scene.segm, verts[0].double().numpy(),
+                                          scene.K.double().numpy(), image_size=NEURAL.image_size))
+        persons[name] = samples
+    return prepare_views(persons, layout, "smplx-test", NEURAL)
+
+
+def _fixed_loss(module: FirstStagePhase) -> float:
+    """The render loss on every (view, other view) pair with the stored generator noise (on a copy: the renderer's
+    batch-norm statistics of `module` stay as training left them)."""
+    import copy
+
+    module = copy.deepcopy(module)
+    v = module.views
+    src, tgt = torch.nonzero(module._others, as_tuple=True)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(5)
+        style = module.encoder(v.input_rgb[src], v.real_segm[src], generator=g)
+        from dinar_core.avatar.neural import assemble_ntexture
+        from dinar_core.training.first_stage import _pixels
+
+        ntex = assemble_ntexture(module.generator(style, randomize_noise=False), _pixels(v.pixels, src))
+        out = module.renderer(ntex, v.uv[tgt], v.uv_mask[tgt])
+        return render_loss(out, v.real_rgb[tgt], v.real_segm[tgt], v.uv_mask[tgt], 1.0, None, 0.0).item()
+
+
+def test_first_stage_learns_is_reproducible_and_feeds_the_vq_phase(views, tmp_path):
+    torch.manual_seed(TRAIN.seed)
+    module = FirstStagePhase(NEURAL, TRAIN, views)
+    before = _fixed_loss(module)
+    result = fit_phase(module, tmp_path / "a", NEURAL, TRAIN)
+    after = _fixed_loss(module)
+    assert after < 0.7 * before, (before, after)
+    torch.manual_seed(TRAIN.seed)
+    again = fit_phase(FirstStagePhase(NEURAL, TRAIN, views), tmp_path / "b", NEURAL, TRAIN)
+    a, b = read_phase_weights(result.weights, "first_stage"), read_phase_weights(again.weights, "first_stage")
+    assert a.steps == 30 and {k.split(".")[0] for k in a.state_dict} == {"encoder", "generator", "renderer"}
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    # the trained networks make the texture set of these views, which the next phase reads
+    files = texture_set(module.encoder, module.generator, views, tmp_path / "textures")
+    assert [f.name for f in files] == ["front_back.npz", "sides.npz"]
+    textures = read_texture_set(tmp_path / "textures")
+    assert textures.layout == "smplx-test" and textures.channels == NEURAL.texture_channels
+    assert [p.views.shape[0] for p in textures.persons] == [2, 4]
+    vq = train_phase("vq", tmp_path / "textures", tmp_path / "vq", NEURAL, replace(TRAIN, max_steps=3))
+    assert read_phase_weights(vq.weights, "vq", "smplx-test").steps == 3
+
+
+def test_single_view_persons_are_refused(views):
+    one = {"solo": []}
+    with pytest.raises(TrainingDataError, match="fewer than 2 views: solo"):
+        prepare_views(one, None, "x", NEURAL)
