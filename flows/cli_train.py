@@ -14,10 +14,10 @@ from flows.cli_common import command, console, esc, fail
 
 @command("train")
 def train_cmd(
-    phase: str = typer.Argument(..., help="vq (the texture autoencoder) or diffusion (the inpainting UNet), in "
-                                          "that order."),
-    data: Path = typer.Option(..., "--data", "-d", help="A texture set: a folder of <person>.npz (views, cos, "
-                                                        "layout)."),
+    phase: str = typer.Argument(..., help="first_stage (encoder, generator, renderer), vq (the texture "
+                                          "autoencoder) or diffusion (the inpainting UNet), in that order."),
+    data: Path = typer.Option(..., "--data", "-d", help="first_stage: a `dinar synth` dataset; vq, diffusion: a "
+                                                        "texture set (first_stage writes one to OUT/textures)."),
     out: Path = typer.Option(..., "--out", "-o", help="Where <phase>.pt, checkpoints/ and logs/ go."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the defaults (then --set): "
                                           "the networks' sizes under neural, the run under train."),
@@ -40,6 +40,29 @@ def train_cmd(
 
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{phase}.config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
-    result = train_phase(phase, data, out, cfg.neural, cfg.train, resume=resume)
+    if phase == "first_stage":
+        import torch
+
+        from dinar_core.training.first_stage import texture_set
+        from dinar_core.training.trainer import build_first_stage, fit_phase
+        from tasks.training_data import dataset_views
+
+        views = dataset_views(data, cfg)
+        module = build_first_stage(views, cfg.neural, cfg.train)
+        result = fit_phase(module, out, cfg.neural, cfg.train, resume=resume)
+        if module.trainer.is_global_zero:  # the trained weights as written (whatever process trained them)
+            from dinar_core.training.weights import read_phase_weights
+
+            weights = read_phase_weights(result.weights, "first_stage", views.layout)
+            module.encoder.load_state_dict(weights.part("encoder"))
+            module.generator.load_state_dict(weights.part("generator"))
+            module.eval()
+            with torch.no_grad():
+                written = texture_set(module.encoder, module.generator, views, out / "textures",
+                                      seed=cfg.train.seed)
+            console.print(f"texture set of {len(written)} persons: {esc(str(out / 'textures'))} (--data of vq "
+                          f"and diffusion)")
+    else:
+        result = train_phase(phase, data, out, cfg.neural, cfg.train, resume=resume)
     console.print(f"phase [bold]{phase}[/bold]: {result.steps} steps; weights {esc(str(result.weights))}; "
                   f"log {esc(str(result.metrics))}")

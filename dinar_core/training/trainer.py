@@ -80,6 +80,20 @@ def build_phase(phase: str, data: Path, neural, train: TrainConfig):
     return DiffusionPhase(neural, train, vq.eval(), encode_pairs(vq.eval(), textures), textures.layout, untrained)
 
 
+def build_first_stage(views, neural, train: TrainConfig):
+    """The first stage's LightningModule on prepared views (`first_stage.ViewSet`), networks initialised from
+    ``train.seed``, with LPIPS-VGG from ``train.lpips_weights`` when set."""
+    from dinar_core.training.first_stage import FirstStagePhase
+
+    lpips = None
+    if train.lpips_weights:
+        from dinar_core.avatar.lpips import load_lpips_vgg
+
+        lpips = load_lpips_vgg(train.lpips_weights)
+    pl.seed_everything(train.seed, workers=True, verbose=False)
+    return FirstStagePhase(neural, train, views, lpips)
+
+
 class PhaseStamp(pl.Callback):
     """Writes the phase and the UV layout into every checkpoint (checked at resume)."""
 

@@ -87,3 +87,28 @@ def test_single_view_persons_are_refused(views):
     one = {"solo": []}
     with pytest.raises(TrainingDataError, match="fewer than 2 views: solo"):
         prepare_views(one, None, "x", NEURAL)
+
+
+def test_cli_trains_the_whole_chain_on_a_synth_dataset(tmp_path):
+    """dinar synth -> dinar train first_stage (writes the texture set) -> vq -> diffusion, at the tiny sizes."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tasks.synth import synth_dataset
+
+    synth_dataset(tmp_path / "synth", persons=2, views=3, seed=0, size=128)
+    tiny = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs" / "train-tiny.yaml")
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "first_stage", "--data", str(tmp_path / "synth"), "--out",
+                              str(tmp_path / "fs"), "-c", tiny, "--set", "train.max_steps=3"])
+    assert res.exit_code == 0, res.output
+    fs = read_phase_weights(tmp_path / "fs" / "first_stage.pt", "first_stage", "anny")
+    assert fs.steps == 3
+    textures = read_texture_set(tmp_path / "fs" / "textures")
+    assert len(textures.persons) == 2 and textures.layout == "anny"
+    assert all(p.views.shape[0] == 3 and float(p.complete[-2].mean()) > 0.2 for p in textures.persons)
+    for phase, extra in (("vq", []), ("diffusion", ["--set", f"train.vq_weights={tmp_path / 'vq' / 'vq.pt'}"])):
+        res = runner.invoke(app, ["train", phase, "--data", str(tmp_path / "fs" / "textures"), "--out",
+                                  str(tmp_path / phase), "-c", tiny, "--set", "train.max_steps=3", *extra])
+        assert res.exit_code == 0, res.output
+    assert read_phase_weights(tmp_path / "diffusion" / "diffusion.pt", "diffusion", "anny").steps == 3
