@@ -175,15 +175,16 @@ def train_phase(phase: str, data: Path, out: Path, neural, train: TrainConfig,
     return fit_phase(build_phase(phase, data, neural, train), out, neural, train, resume)
 
 
-def fit_phase(module: pl.LightningModule, out: Path, neural, train: TrainConfig,
-              resume: Path | None = None) -> TrainResult:
-    """Fit a built phase module (e.g. a `FirstStagePhase` on prepared views) into `out`; from `resume` if given."""
+def fit_phase(module: pl.LightningModule, out: Path, neural, train: TrainConfig, resume: Path | None = None,
+              callbacks: list | None = None) -> TrainResult:
+    """Fit a built phase module (e.g. a `FirstStagePhase` on prepared views) into `out`; from `resume` if given;
+    extra Lightning `callbacks` (e.g. a benchmark's clock)."""
     out = Path(out)
     if resume is not None:
         resume = check_resume(resume, module)
     weights = out / f"{module.phase}.pt"
     version = _next_version(out / "logs")
-    trainer = make_trainer(train, out, [WriteWeights(weights, neural, train)], version)
+    trainer = make_trainer(train, out, [WriteWeights(weights, neural, train), *(callbacks or [])], version)
     trainer.fit(module, ckpt_path=str(resume) if resume else None, weights_only=True)
     if not weights.is_file():
         raise TrainingCheckpointError(f"training ended without writing {weights}", fix="see the log above")
