@@ -12,7 +12,7 @@ import torch
 
 from dinar_core.avatar.config import NeuralAvatarConfig
 from dinar_core.avatar.dataset import prepare_sample
-from dinar_core.errors import TrainingDataError
+from dinar_core.errors import TrainingCheckpointError, TrainingDataError
 from dinar_core.training.config import TrainConfig
 from dinar_core.training.first_stage import FirstStagePhase, prepare_views, render_loss, texture_set
 from dinar_core.training.textures import read_texture_set
@@ -83,6 +83,17 @@ def test_first_stage_learns_is_reproducible_and_feeds_the_vq_phase(views, tmp_pa
     assert read_phase_weights(vq.weights, "vq", "smplx-test").steps == 3
 
 
+def test_first_stage_resumed_equals_straight(views, tmp_path):
+    from dinar_core.training.trainer import build_first_stage
+
+    cfg = replace(TRAIN, max_steps=6, checkpoint_every=3)
+    straight = fit_phase(build_first_stage(views, NEURAL, cfg), tmp_path / "s", NEURAL, cfg)
+    resumed = fit_phase(build_first_stage(views, NEURAL, cfg), tmp_path / "r", NEURAL, cfg,
+                        resume=tmp_path / "s" / "checkpoints" / "step-0000003.ckpt")
+    a, b = read_phase_weights(straight.weights, "first_stage"), read_phase_weights(resumed.weights, "first_stage")
+    assert b.steps == 6 and all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+
+
 def test_single_view_persons_are_refused(views):
     one = {"solo": []}
     with pytest.raises(TrainingDataError, match="fewer than 2 views: solo"):
@@ -112,3 +123,39 @@ def test_cli_trains_the_whole_chain_on_a_synth_dataset(tmp_path):
                                   str(tmp_path / phase), "-c", tiny, "--set", "train.max_steps=3", *extra])
         assert res.exit_code == 0, res.output
     assert read_phase_weights(tmp_path / "diffusion" / "diffusion.pt", "diffusion", "anny").steps == 3
+
+
+def test_trained_phases_export_to_dinars_key_layout_and_load_back(views, tmp_path):
+    """first_stage.pt + diffusion.pt -> DinarModel -> DINAR's checkpoint layout -> load_dinar_checkpoint: every
+    tensor equal; a model of another layout is refused."""
+    from dinar_core.compat.checkpoint import load_dinar_checkpoint
+    from dinar_core.nets.dinar import DinarModel
+    from dinar_core.training.bundle import build_model, export_dinar_checkpoint
+    from dinar_core.training.first_stage import texture_set
+    from dinar_core.training.trainer import build_first_stage
+
+    cfg = replace(TRAIN, max_steps=2)
+    dinar_views = replace(views, layout="smplx-dinar")
+    module = build_first_stage(dinar_views, NEURAL, cfg)
+    fs = fit_phase(module, tmp_path / "fs", NEURAL, cfg).weights
+    with torch.no_grad():
+        texture_set(module.encoder, module.generator, dinar_views, tmp_path / "tex")
+    vq = train_phase("vq", tmp_path / "tex", tmp_path / "vq", NEURAL, cfg).weights
+    df = train_phase("diffusion", tmp_path / "tex", tmp_path / "df", NEURAL,
+                     replace(cfg, vq_weights=str(vq))).weights
+    F, U = NEURAL.uv_layout.num_faces, NEURAL.uv_layout.num_uv_verts
+    g = torch.Generator().manual_seed(0)
+    uv_faces, uv = torch.randint(0, U, (F, 3), generator=g), torch.rand(U, 2, generator=g)
+    model, layout = build_model(fs, df, NEURAL, uv_faces, uv)
+    ckpt = export_dinar_checkpoint(model, layout, tmp_path / "dinar.ckpt", steps=2)
+    back = DinarModel(replace(NEURAL.dinar_config(with_discriminator=False), keep_training_unet=True))
+    report = load_dinar_checkpoint(ckpt, back)
+    assert report.num_loaded > 0 and not report.unused
+    mine, theirs = model.state_dict(), back.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    trained = read_phase_weights(df, "diffusion").state_dict
+    assert torch.equal(theirs["unet.out.2.weight"], trained["unet.out.2.weight"])  # EMA
+    assert torch.equal(theirs["unet_train.out.2.weight"], trained["unet_train.out.2.weight"])  # raw
+    anny, _ = build_model(fs, df, NEURAL, uv_faces, uv)
+    with pytest.raises(TrainingCheckpointError, match="UV layout 'anny'"):
+        export_dinar_checkpoint(anny, "anny", tmp_path / "x.ckpt")
