@@ -66,3 +66,35 @@ def train_cmd(
         result = train_phase(phase, data, out, cfg.neural, cfg.train, resume=resume)
     console.print(f"phase [bold]{phase}[/bold]: {result.steps} steps; weights {esc(str(result.weights))}; "
                   f"log {esc(str(result.metrics))}")
+
+
+@command("bundle")
+def bundle_cmd(
+    first_stage: Path = typer.Argument(..., help="first_stage.pt of `dinar train first_stage`."),
+    diffusion: Path = typer.Argument(..., help="diffusion.pt of `dinar train diffusion` (same layout and sizes)."),
+    out: Path = typer.Option(Path("model.pt"), "--out", "-o", help="The model file (avatar.checkpoint takes it)."),
+    dinar: Optional[Path] = typer.Option(None, "--dinar", help="Also write DINAR's own checkpoint layout here "
+                                         "(models trained on DINAR's SMPL-X layout; needs body.uv_assets)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the defaults (then --set)."),
+    set_: list[str] = typer.Option([], "--set", help="Override one value: section.key=value (repeatable)."),
+) -> None:
+    """The trained phases as one model: `--set avatar.mode=neural --set avatar.checkpoint=model.pt` then makes
+    neural avatars with it (for the body it was trained on)."""
+    from dinar_core.training.bundle import bundle_weights
+
+    path = bundle_weights(first_stage, diffusion, out)
+    console.print(f"model: {esc(str(path))}")
+    if dinar is not None:
+        from dinar_core.avatar.config import NeuralAvatarConfig
+        from dinar_core.texture.layout import load_smplx_uv_layout
+        from dinar_core.training.bundle import build_model, export_dinar_checkpoint
+        from dinar_core.training.weights import read_phase_weights
+        from tasks.bodies import uv_assets_dir
+        from tasks.config import resolve_config
+        from tasks.config_overrides import override
+
+        cfg = resolve_config(None, config, set_)
+        weights = read_phase_weights(path, "model")
+        layout = load_smplx_uv_layout(uv_assets_dir(cfg))
+        model = build_model(weights, override(NeuralAvatarConfig(), weights.neural), layout.uv_faces, layout.uv)
+        console.print(f"DINAR checkpoint: {esc(str(export_dinar_checkpoint(model, weights.layout, dinar)))}")

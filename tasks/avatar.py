@@ -7,8 +7,10 @@ front/back transfer and a fill (``dinar_core.texture.classic_texture``). Outputs
 ``avatar/avatar.json`` (what later stages need: the body, its params files, the reference frame, the texture size
 and the provenance fractions).
 
-`neural` mode (DINAR's network, SMPL-X only): DINAR's inference (``tasks.neural_inference``) on the workspace, which
-is a DINAR dataset, written in DINAR's layout under ``avatar/neural/``; ``avatar/avatar.json`` lists its files.
+`neural` mode: with DINAR's checkpoint (SMPL-X only), DINAR's inference (``tasks.neural_inference``) on the
+workspace, which is a DINAR dataset, written in DINAR's layout under ``avatar/neural/``; with a ``model.pt`` of
+`dinar train`, the same networks for the body it was trained on (``tasks.neural_trained``, Anny included);
+``avatar/avatar.json`` lists the files.
 """
 
 from __future__ import annotations
@@ -48,9 +50,17 @@ def _neural(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
             fix="download DINAR's ddpm-epoch=24.ckpt (link in DINAR's README, github SamsungLabs/DINAR) and set "
                 "avatar.checkpoint to it; neural mode also needs the SMPL-X body (body.smplx_models), or use "
                 "avatar.mode=classic")
+    from dinar_core.training.weights import is_weights_file
+
+    if is_weights_file(cfg.avatar.checkpoint):  # a model of `dinar train`, for the body it was trained on
+        from tasks.neural_trained import trained_neural
+
+        return trained_neural(ws, cfg, neural_dir(ws))
     if body_kind(cfg.body) != "smplx":
-        raise DinarError("avatar.mode 'neural' needs the SMPL-X body (DINAR's networks were trained on it); the fit "
-                         "used Anny", fix="set --smplx-models DIR (and body.model smplx), or use avatar.mode=classic")
+        raise DinarError("avatar.mode 'neural' with DINAR's checkpoint needs the SMPL-X body (DINAR's networks were "
+                         "trained on it); the fit used Anny",
+                         fix="set --smplx-models DIR (and body.model smplx), give a model.pt that `dinar bundle` made "
+                             "from networks trained on Anny, or use avatar.mode=classic")
     from tasks.neural_inference import InferOptions, infer  # the networks' modules load only in neural mode
 
     options = InferOptions(neural=cfg.neural, smplx_models=Path(cfg.body.smplx_models) if cfg.body.smplx_models

@@ -1,4 +1,5 @@
-"""The trained phases as one DINAR model: `build_model` puts the first stage's and the diffusion phase's weights
+"""The trained phases as one DINAR model: `bundle_weights` writes the first stage's and the diffusion phase's weights
+as one ``model.pt`` (phase ``model``: what ``avatar.checkpoint`` takes for a neural avatar), `build_model` puts it
 into a `DinarModel` (strictly: every tensor loaded, every size as configured), and `export_dinar_checkpoint` writes
 it in DINAR's own LatentDiffusion key layout, wrapped as Lightning saves it, so DINAR's code (and our
 `load_dinar_checkpoint`) reads it. Only a model trained on DINAR's SMPL-X UV layout (``smplx-dinar``) is exported:
@@ -13,25 +14,45 @@ from pathlib import Path
 import torch
 
 from dinar_core.errors import TrainingCheckpointError
-from dinar_core.training.weights import load_strict, read_phase_weights
+from dinar_core.training.weights import PhaseWeights, load_strict, read_phase_weights, save_phase_weights
 
 DINAR_LAYOUT = "smplx-dinar"
 
 
-def build_model(first_stage: str | Path, diffusion: str | Path, neural, uv_faces: torch.Tensor,
-                uv_values: torch.Tensor):
-    """A DinarModel (eval mode; EMA UNet in ``unet``, raw in ``unet_train``) of the two weights files for the UV layout (`uv_faces` (F, 3), `uv_values` (U, 2)).
-    Raises TrainingCheckpointError when the files are of other phases, of two layouts, or of other sizes."""
-    from dinar_core.nets.dinar import DinarModel
+MODEL_PARTS = {"first_stage": ("encoder", "generator", "renderer"), "diffusion": ("compress_branch", "unet",
+                                                                                "unet_train")}
+"""Which phase's file gives each part of the model."""
 
+
+def bundle_weights(first_stage: str | Path, diffusion: str | Path, out: str | Path) -> Path:
+    """``model.pt`` (phase ``model``) of a first_stage.pt and a diffusion.pt trained on one UV layout with the same
+    network sizes; TrainingCheckpointError otherwise."""
     fs = read_phase_weights(first_stage, "first_stage")
     df = read_phase_weights(diffusion, "diffusion", fs.layout)
+    first = {k: fs.neural.get(k) for k in ("image_size", "texture_size", "encoder", "generator", "renderer")}
+    second = {k: df.neural.get(k) for k in first}
+    if first != second:
+        differ = ", ".join(k for k in first if first[k] != second[k])
+        raise TrainingCheckpointError(f"{fs.path} and {df.path} were trained with different sizes ({differ})",
+                                      fix="train both phases with the same `neural` section")
+    state = {f"{part}.{k}": v for phase, w in (("first_stage", fs), ("diffusion", df))
+             for part in MODEL_PARTS[phase] for k, v in w.part(part).items()}
+    return save_phase_weights(out, phase="model", layout=fs.layout, steps=fs.steps + df.steps,
+                              untrained=fs.untrained + df.untrained, neural=df.neural, train=df.train,
+                              state_dict=state)
+
+
+def build_model(weights: PhaseWeights, neural, uv_faces: torch.Tensor, uv_values: torch.Tensor):
+    """A DinarModel (eval mode; EMA UNet in ``unet``, raw in ``unet_train``) of a ``model.pt`` for the UV layout
+    (`uv_faces` (F, 3), `uv_values` (U, 2)), every part loaded strictly (TrainingCheckpointError naming the part
+    whose sizes differ from `neural`'s)."""
+    from dinar_core.nets.dinar import DinarModel
+
     config = replace(neural.dinar_config(with_discriminator=False), keep_training_unet=True)
     model = DinarModel(config, uv_faces=uv_faces, uv_values=uv_values)
-    for weights, part in ((fs, "encoder"), (fs, "generator"), (fs, "renderer"), (df, "compress_branch"),
-                          (df, "unet"), (df, "unet_train")):
+    for part in (p for parts in MODEL_PARTS.values() for p in parts):
         load_strict(getattr(model, part), weights.part(part), weights.path, part)
-    return model.eval(), fs.layout
+    return model.eval()
 
 
 def export_dinar_checkpoint(model, layout: str, path: str | Path, steps: int = 0) -> Path:

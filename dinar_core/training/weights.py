@@ -60,6 +60,21 @@ def save_phase_weights(path: Path, *, phase: str, layout: str, steps: int, untra
     return path
 
 
+def is_weights_file(path: str | Path) -> bool:
+    """Whether `path` is a weights file of `dinar train` (its ``data.pkl`` names `FORMAT`), told without unpickling
+    anything and without reading the tensors (DINAR's own checkpoint is not)."""
+    import zipfile
+
+    from dinar_core.safeload import ZIP_ERRORS
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            pkl = [i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
+            return len(pkl) == 1 and pkl[0].file_size < (64 << 20) and FORMAT.encode() in zf.read(pkl[0])
+    except ZIP_ERRORS:
+        return False
+
+
 def read_phase_weights(path: str | Path, phase: str, layout: str | None = None) -> PhaseWeights:
     """Read a weights file strictly: weights-only, ``format`` known, ``phase`` (and ``layout`` when given) as
     expected, every state value a tensor. Raises MissingCheckpointError, NotACheckpointError (not such a file) or

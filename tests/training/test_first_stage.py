@@ -130,7 +130,7 @@ def test_trained_phases_export_to_dinars_key_layout_and_load_back(views, tmp_pat
     tensor equal; a model of another layout is refused."""
     from dinar_core.compat.checkpoint import load_dinar_checkpoint
     from dinar_core.nets.dinar import DinarModel
-    from dinar_core.training.bundle import build_model, export_dinar_checkpoint
+    from dinar_core.training.bundle import build_model, bundle_weights, export_dinar_checkpoint
     from dinar_core.training.first_stage import texture_set
     from dinar_core.training.trainer import build_first_stage
 
@@ -146,8 +146,9 @@ def test_trained_phases_export_to_dinars_key_layout_and_load_back(views, tmp_pat
     F, U = NEURAL.uv_layout.num_faces, NEURAL.uv_layout.num_uv_verts
     g = torch.Generator().manual_seed(0)
     uv_faces, uv = torch.randint(0, U, (F, 3), generator=g), torch.rand(U, 2, generator=g)
-    model, layout = build_model(fs, df, NEURAL, uv_faces, uv)
-    ckpt = export_dinar_checkpoint(model, layout, tmp_path / "dinar.ckpt", steps=2)
+    bundle = read_phase_weights(bundle_weights(fs, df, tmp_path / "model.pt"), "model", "smplx-dinar")
+    model = build_model(bundle, NEURAL, uv_faces, uv)
+    ckpt = export_dinar_checkpoint(model, bundle.layout, tmp_path / "dinar.ckpt", steps=2)
     back = DinarModel(replace(NEURAL.dinar_config(with_discriminator=False), keep_training_unet=True))
     report = load_dinar_checkpoint(ckpt, back)
     assert report.num_loaded > 0 and not report.unused
@@ -156,6 +157,7 @@ def test_trained_phases_export_to_dinars_key_layout_and_load_back(views, tmp_pat
     trained = read_phase_weights(df, "diffusion").state_dict
     assert torch.equal(theirs["unet.out.2.weight"], trained["unet.out.2.weight"])  # EMA
     assert torch.equal(theirs["unet_train.out.2.weight"], trained["unet_train.out.2.weight"])  # raw
-    anny, _ = build_model(fs, df, NEURAL, uv_faces, uv)
     with pytest.raises(TrainingCheckpointError, match="UV layout 'anny'"):
-        export_dinar_checkpoint(anny, "anny", tmp_path / "x.ckpt")
+        export_dinar_checkpoint(model, "anny", tmp_path / "x.ckpt")
+    with pytest.raises(TrainingCheckpointError, match="phase 'model', not of 'first_stage'"):
+        bundle_weights(tmp_path / "model.pt", df, tmp_path / "y.pt")
