@@ -209,9 +209,15 @@ def method_textures(ws: Workspace, cfg: PipelineConfig, avatar, methods: list[st
                 gt_photo = PhotoView(photo.image, photo.mask, gt_verts_src, fit.K)
                 out[method] = (_to_uint8(complete(gt_photo, classic_cfg).completed.texture), gt_verts_src)
             elif method == "neural":
-                notes.append("neural: no trained checkpoint for this body is configured (avatar.checkpoint); "
-                             "skipped" if not cfg.avatar.checkpoint else
-                             "neural: renders through DINAR's neural renderer are not scored yet; skipped")
+                from dinar_core.training.weights import is_weights_file
+
+                if cfg.avatar.checkpoint and is_weights_file(cfg.avatar.checkpoint):
+                    out[method] = (None, fit.verts_cam)  # drawn by the trained model's renderer (score_person)
+                else:
+                    notes.append("neural: no model of `dinar train` for this body is configured (avatar.checkpoint "
+                                 "= its model.pt); skipped" if not cfg.avatar.checkpoint else
+                                 "neural: DINAR's own checkpoint is not scored (SMPL-X only; give a model.pt of "
+                                 "`dinar train`); skipped")
             else:
                 raise EvalDataError(f"unknown method {method!r}", fix=f"use some of {', '.join(METHODS)}")
     return out, notes
@@ -256,6 +262,11 @@ def score_person(person: EvalPerson, ws: Workspace, probe, source: str, cfg: Pip
     if gt is not None:
         gt_verts = transform_points(gt.vertices_world, src.R, src.t)[None].to(avatar.fit.verts_cam)
     textures, notes = method_textures(ws, cfg, avatar, methods, gt_verts)
+    trained = None
+    if "neural" in textures:
+        from tasks.neural_trained import load_trained_avatar, render_view
+
+        trained = load_trained_avatar(ws, cfg)
     placement = scale_reference(person, probe, source, avatar, gt)
     scales = {"calibrated": 1.0}
     if placement.get("depth_scale") is not None:
@@ -291,10 +302,13 @@ def score_person(person: EvalPerson, ws: Workspace, probe, source: str, cfg: Pip
                     scale = 1.0  # the ground-truth body already has the person's size
                 if scale not in scored:
                     verts = transform_points(verts_src * scale, R_rel, t_rel)
-                    with torch.no_grad():
-                        r = render_textured(verts, K.to(verts), None, avatar.layout, texture, (H, W),
-                                            background="white")
-                    rgba = r.to_uint8()[0]
+                    if texture is None:  # the trained neural avatar, drawn by its renderer
+                        rgba = render_view(trained, verts, K, (H, W))
+                    else:
+                        with torch.no_grad():
+                            r = render_textured(verts, K.to(verts), None, avatar.layout, texture, (H, W),
+                                                background="white")
+                        rgba = r.to_uint8()[0]
                     scored[scale] = (rgba, masked_image_scores(rgba[..., :3], real, rgba[..., 3] > 127, real_mask,
                                                                lpips_model))
                 rgba, scores = scored[scale]
@@ -372,6 +386,8 @@ def texture_errors(person: EvalPerson, avatar, textures: dict) -> dict:
     inside = texel_map(avatar.layout, T).inside.cpu().numpy()
     out = {}
     for method, (texture, _) in textures.items():
+        if texture is None:  # a neural avatar's look is its renderer's, not an RGB texture: scored in the views only
+            continue
         diff = np.abs(texture.astype(np.float32) - gt_tex.astype(np.float32)).mean(-1)
         out[method] = {"uv_mae": round(float(diff[inside].mean()), 3),
                        "print_back_mae": round(float(diff[region].mean()), 3) if region.any() else None}

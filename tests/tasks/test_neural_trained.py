@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from dinar_core.export.video import read_video_info
 from tasks.avatar import STAGE as AVATAR
 from tasks.config import override
@@ -17,31 +16,12 @@ from tasks.export import STAGE as EXPORT
 from tasks.render import STAGE as RENDER
 from tasks.runner import run_stage
 from tasks.workspace import DONE
+from tests.helpers.trained_model import train_tiny_model
 from tests.tasks.test_avatar_render_export import _anny_person
-
-TINY = str(Path(__file__).resolve().parents[2] / "configs" / "train-tiny.yaml")
-
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    """The tiny chain on a 2-person synth dataset: first_stage -> vq -> diffusion -> dinar bundle."""
-    from flows.cli import app
-    from tasks.synth import synth_dataset
-
-    root = tmp_path_factory.mktemp("trained")
-    synth_dataset(root / "synth", persons=2, views=3, seed=0, size=128)
-    runner = CliRunner()
-    steps = ["-c", TINY, "--set", "train.max_steps=3"]
-    for args in (["first_stage", "--data", str(root / "synth"), "--out", str(root / "fs")],
-                 ["vq", "--data", str(root / "fs" / "textures"), "--out", str(root / "vq")],
-                 ["diffusion", "--data", str(root / "fs" / "textures"), "--out", str(root / "df"), "--set",
-                  f"train.vq_weights={root / 'vq' / 'vq.pt'}"]):
-        res = runner.invoke(app, ["train", *args, *steps])
-        assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["bundle", str(root / "fs" / "first_stage.pt"), str(root / "df" / "diffusion.pt"),
-                              "--out", str(root / "model.pt")])
-    assert res.exit_code == 0, res.output
-    return root / "model.pt"
+    return train_tiny_model(tmp_path_factory.mktemp("trained"))
 
 
 def test_trained_model_makes_a_neural_avatar_of_an_anny_person(model, tmp_path):
@@ -60,6 +40,17 @@ def test_trained_model_makes_a_neural_avatar_of_an_anny_person(model, tmp_path):
     texture = cv2.imread(str(ws.root / meta["texture_rgb"]))
     assert texture.shape == (32, 32, 3) and texture.std() > 0
     assert "NoGLB" in json.dumps(ws.stage_record("export").get("warnings", []))
+    # drawn in the photo's own camera, the avatar lies inside the crop box around the body, white elsewhere
+    from tasks.neural_trained import load_trained_avatar, render_view
+
+    trained = load_trained_avatar(ws, cfg)
+    rgba = render_view(trained, trained.fit.verts_cam, trained.fit.K, (256, 192))
+    assert rgba.shape == (256, 192, 4) and rgba[..., 3].any()
+    rows, cols = np.nonzero(rgba[..., 3])
+    xy = (trained.fit.verts_cam[0, :, :2] / trained.fit.verts_cam[0, :, 2:]) * trained.fit.K[0, 0] + trained.fit.K[:2, 2]
+    (x0, y0), (x1, y1) = xy.min(0).values.tolist(), xy.max(0).values.tolist()
+    pad = 0.25 * max(x1 - x0, y1 - y0)
+    assert x0 - pad <= cols.min() and cols.max() <= x1 + pad and y0 - pad <= rows.min() and rows.max() <= y1 + pad
 
 
 def test_a_model_of_another_body_is_a_named_error(model, tmp_path):

@@ -1,0 +1,90 @@
+"""`make train-demo`: the three phases of `dinar train` on a synthetic corpus at the CPU sizes
+(``configs/train-cpu.yaml``), end to end on this machine, then the bundle a neural avatar uses.
+
+Corpus: `dinar synth` with seed 0, `PERSONS` persons x `VIEWS` views at `SIZE` px (held-out persons for `dinar eval`:
+seed 1). Steps per phase: `STEPS`. Writes ``runs/train_demo/`` (datasets, each phase's OUT, ``model.pt``) and
+``bench/results/train_demo.json``: seconds (wall and CPU) per phase and the first and last logged losses.
+
+Run: ``python -m bench.train_demo`` (also ``python -m bench.run train_demo``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import resource
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "runs" / "train_demo"
+PERSONS, HELD_OUT, VIEWS, SIZE = 12, 3, 4, 256
+STEPS = {"first_stage": 900, "vq": 600, "diffusion": 1500}
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _losses(metrics: Path) -> dict:
+    rows = [float(r["loss"]) for r in csv.DictReader(metrics.open()) if r.get("loss")]
+    return {"first": round(rows[0], 5), "last": round(rows[-1], 5), "min": round(min(rows), 5), "rows": len(rows)}
+
+
+def run() -> dict:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from dataclasses import replace
+
+    from dinar_core.training.bundle import bundle_weights
+    from dinar_core.training.first_stage import texture_set
+    from dinar_core.training.trainer import build_first_stage, fit_phase, train_phase
+    from dinar_core.training.weights import read_phase_weights
+    from tasks.config import resolve_config
+    from tasks.synth import synth_dataset
+    from tasks.training_data import dataset_views
+
+    cfg = resolve_config(None, ROOT / "configs" / "train-cpu.yaml", ["train.progress=false"])
+    figures: dict = {"persons": PERSONS, "views": VIEWS, "size": SIZE, "steps": STEPS, "config": "configs/train-cpu.yaml"}
+    t0, c0 = time.time(), _cpu()
+    synth_dataset(OUT / "synth_train", persons=PERSONS, views=VIEWS, seed=0, size=SIZE)
+    synth_dataset(OUT / "synth_eval", persons=HELD_OUT, views=VIEWS, seed=1, size=SIZE)
+    views = dataset_views(OUT / "synth_train", cfg)
+    figures["data"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(_cpu() - c0, 1)}
+
+    def timed(name, fn):
+        t, c = time.time(), _cpu()
+        result = fn()
+        figures[name] = {"wall_s": round(time.time() - t, 1), "cpu_s": round(_cpu() - c, 1),
+                         "loss": _losses(result.metrics)}
+        print(name, figures[name], flush=True)
+        return result
+
+    train = lambda phase, **kw: replace(cfg.train, max_steps=STEPS[phase], **kw)  # noqa: E731
+    module = build_first_stage(views, cfg.neural, train("first_stage"))
+    fs = timed("first_stage", lambda: fit_phase(module, OUT / "first_stage", cfg.neural, train("first_stage")))
+    weights = read_phase_weights(fs.weights, "first_stage")
+    module.encoder.load_state_dict(weights.part("encoder"))
+    module.generator.load_state_dict(weights.part("generator"))
+    module.eval()
+    with torch.no_grad():
+        texture_set(module.encoder, module.generator, views, OUT / "first_stage" / "textures")
+    textures = OUT / "first_stage" / "textures"
+    vq = timed("vq", lambda: train_phase("vq", textures, OUT / "vq", cfg.neural, train("vq")))
+    df = timed("diffusion", lambda: train_phase("diffusion", textures, OUT / "diffusion", cfg.neural,
+                                                train("diffusion", vq_weights=str(vq.weights))))
+    figures["model"] = str(bundle_weights(fs.weights, df.weights, OUT / "model.pt").relative_to(ROOT))
+    figures["total"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(_cpu() - c0, 1)}
+    return figures
+
+
+if __name__ == "__main__":
+    import json
+
+    from bench.run import RESULTS
+
+    result = run()
+    (RESULTS / "train_demo.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
