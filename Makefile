@@ -13,7 +13,7 @@ export PREFECT_RESULTS_PERSIST_BY_DEFAULT := false
 # Keep torch from oversubscribing the 2 cores when Dask runs several workers.
 export KMP_DUPLICATE_LIB_OK := TRUE
 
-.PHONY: setup demo test test-slow test-all fuzz bench eval server clean-venv
+.PHONY: setup demo test test-slow test-all fuzz bench eval train-demo server clean-venv
 
 # The environment, built once; the stamp changes only when pyproject.toml does.
 $(VENV)/.installed: pyproject.toml
@@ -47,6 +47,11 @@ test-all: setup
 # runs the same tests with DINAR_FUZZ_EXAMPLES' default (200 per decoder).
 fuzz: setup
 	DINAR_FUZZ_EXAMPLES=100000 DINAR_FUZZ_REPORT=bench/results/fuzz.json OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
+
+# All three phases of `dinar train` on a synthetic corpus at the CPU sizes, the bundle, and `dinar eval` of held-out
+# persons with the trained and the untrained model (a benchmark, not a test: about 40 minutes on one core).
+train-demo: setup
+	OMP_NUM_THREADS=1 $(PY) -m bench.train_demo
 
 bench: setup
 	$(PY) -m bench.run

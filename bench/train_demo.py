@@ -32,6 +32,25 @@ def _losses(metrics: Path) -> dict:
     return {"first": round(rows[0], 5), "last": round(rows[-1], 5), "min": round(min(rows), 5), "rows": len(rows)}
 
 
+def write_untrained_model(cfg, views, textures: Path, out: Path) -> Path:
+    """``out/model_untrained.pt``: the same networks, freshly initialised from ``train.seed`` (the baseline a trained
+    model must beat), bundled as a trained one is."""
+    from dataclasses import asdict, replace
+
+    from dinar_core.training.bundle import bundle_weights
+    from dinar_core.training.trainer import build_first_stage, build_phase
+    from dinar_core.training.weights import save_phase_weights
+
+    train = replace(cfg.train, allow_untrained=True)
+    paths = {}
+    for phase, module in (("first_stage", build_first_stage(views, cfg.neural, train)),
+                          ("diffusion", build_phase("diffusion", textures, cfg.neural, train))):
+        paths[phase] = save_phase_weights(out / "untrained" / f"{phase}.pt", phase=phase, layout=module.layout,
+                                          steps=0, untrained=("all",), neural=asdict(cfg.neural), train=asdict(train),
+                                          state_dict=module.export_state())
+    return bundle_weights(paths["first_stage"], paths["diffusion"], out / "model_untrained.pt")
+
+
 def run() -> dict:
     import torch
 
@@ -76,8 +95,39 @@ def run() -> dict:
     df = timed("diffusion", lambda: train_phase("diffusion", textures, OUT / "diffusion", cfg.neural,
                                                 train("diffusion", vq_weights=str(vq.weights))))
     figures["model"] = str(bundle_weights(fs.weights, df.weights, OUT / "model.pt").relative_to(ROOT))
-    figures["total"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(_cpu() - c0, 1)}
+    figures["model_untrained"] = str(write_untrained_model(cfg, views, textures, OUT).relative_to(ROOT))
+    figures["training_total"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(_cpu() - c0, 1)}
+    figures["eval"] = held_out_eval(OUT)
     return figures
+
+
+EVAL_METHODS = "[flat, classic, neural]"
+
+
+def held_out_eval(out: Path) -> dict:
+    """`dinar eval` of the held-out persons with the trained and the untrained model (method `neural`), beside
+    `flat` and `classic`: mean PSNR / SSIM / LPIPS per method and view bucket of each run (its summary.md has the
+    tables)."""
+    import json
+
+    from flows.evaluate import evaluate_folder
+    from flows.settings import configure_prefect, flow_run_settings
+    from tasks.config import load_config, to_dict
+
+    configure_prefect(False)
+    result = {}
+    for name, model in (("trained", out / "model.pt"), ("untrained", out / "model_untrained.pt")):
+        config = to_dict(load_config(None, [f"avatar.checkpoint={model}", f"eval.methods={EVAL_METHODS}"]))
+        with flow_run_settings():
+            evaluate_folder(data=str(out / "synth_eval"), out=str(out / f"eval_{name}"), config=config)
+        rows = json.loads((out / f"eval_{name}" / "eval.json").read_text())["rows"]
+        table: dict = {}
+        for r in rows:
+            if r["placement"] == "calibrated" and r["error"] is None:
+                table.setdefault(r["method"], {}).setdefault(r["bucket"], []).append(r["psnr"])
+        result[name] = {m: {b: round(sum(v) / len(v), 2) for b, v in sorted(by.items())} for m, by in table.items()}
+        print(name, result[name], flush=True)
+    return result
 
 
 if __name__ == "__main__":

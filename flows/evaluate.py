@@ -20,8 +20,8 @@ from dinar_core.errors import DinarError, EvalDataError
 from tasks.config import PipelineConfig, from_dict, override, to_dict
 from tasks.eval_data import EvalPerson, read_people
 from tasks.eval_report import write_outputs
-from tasks.evaluate import (cached_result, choose_source, result_key, score_person, write_result,
-                            write_source_photo)
+from tasks.eval_results import cached_result, result_key, write_result
+from tasks.evaluate import choose_source, score_person, write_source_photo
 from tasks.workspace import DONE, Workspace
 from flows.pipeline import process_folder, process_person
 

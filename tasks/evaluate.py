@@ -6,17 +6,15 @@ other camera by the rigid transform between the two calibrations (never fitted t
 compared with the real view inside the union of the rendered and the real person masks.
 
 Paths in, paths out: the flow (``flows/evaluate.py``) runs the pipeline stages; this module prepares the source
-photo, chooses it, scores a finished workspace and writes ``<out>/results/<person>.json``. Each result carries its
-cache key (the avatar's stage keys, the dataset files' bytes, the eval config, this module's version), so a
-second ``dinar eval`` recomputes only what changed.
+photo, chooses it and scores a finished workspace; ``tasks.eval_results`` holds the result records and their cache
+(``<out>/results/<person>.json`` with its key), so a second ``dinar eval`` recomputes only what changed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -31,11 +29,11 @@ from dinar_core.texture import PhotoView, body_parts, classic_texture, render_te
 from dinar_core.texture.layout import texel_map
 from dinar_core.texture.mirror import build_front_back_map
 from tasks.artifacts import load_avatar, read_mask, read_rgb, with_hair_volume, write_png
-from tasks.config import PipelineConfig, to_dict
+from tasks.config import PipelineConfig
 from tasks.eval_data import EvalPerson, GroundTruthBody
-from tasks.workspace import Workspace, atomic_write_json, file_sha256
+from tasks.eval_results import PersonResult, ViewRow
+from tasks.workspace import Workspace
 
-EVAL_VERSION = "3"  # 2: classic is rendered with its hair volume; 3: scale-aligned placement rows
 PLACEMENTS = ("calibrated", "scale-aligned")
 """How the avatar reaches the other cameras: by the calibrations alone, or also scaled about the source camera's
 centre to the person's real size (``dinar_core.evaluation.protocol.depth_scale``: invisible in the source view)."""
@@ -93,68 +91,6 @@ def write_source_photo(person: EvalPerson, camera: str, out_png: Path) -> float:
 # ----------------------------------------------------------------------------------------------------------------
 # Scoring one person
 # ----------------------------------------------------------------------------------------------------------------
-@dataclass
-class ViewRow:
-    """One (view, method) comparison; metric fields None when the view could not be scored (see `error`)."""
-
-    person: str
-    view: str
-    bucket: str
-    angle_deg: float
-    method: str
-    psnr: float | None = None
-    ssim: float | None = None
-    ms_ssim: float | None = None
-    lpips: float | None = None
-    iou: float | None = None
-    error: str | None = None
-    placement: str = "calibrated"
-    """One of :data:`PLACEMENTS`."""
-
-
-@dataclass
-class PersonResult:
-    person: str
-    source: str
-    key: str
-    rows: list[ViewRow]
-    body: dict = field(default_factory=dict)
-    """Synthetic data: mpjpe_mm, pa_mpjpe_mm, height_error_mm (fitted vs ground truth)."""
-    texture: dict = field(default_factory=dict)
-    """Synthetic data, per method: uv_mae (texture error in UV space), print_back_mae (the back's print region)."""
-    notes: list[str] = field(default_factory=list)
-    renders: dict = field(default_factory=dict)
-    """{method: {view: relative path of the render PNG}} for the grids."""
-    data_root: str = ""
-    """The person's folder in the dataset."""
-    placement: dict = field(default_factory=dict)
-    """depth_scale (the scale-aligned placement's factor), reference (what it was measured against), joints."""
-
-
-def result_key(person: EvalPerson, ws: Workspace, cfg: PipelineConfig, source: str, methods: list[str]) -> str:
-    """sha256 over the eval version and config, the source choice, the avatar's fit/avatar stage keys and outputs,
-    and the bytes of every file of the person's data folder."""
-    stages = ws.read_manifest()["stages"]
-    payload = {"version": EVAL_VERSION, "eval": to_dict(cfg.eval), "methods": methods, "source": source,
-               "stages": {s: [stages.get(s, {}).get("cache_key"), stages.get(s, {}).get("outputs")]
-                          for s in ("fit", "avatar")},
-               "data": [[p.relative_to(person.root).as_posix(), file_sha256(p)] for p in person.files()]}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def cached_result(path: Path, key: str) -> PersonResult | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    if data.get("key") != key:
-        return None
-    data["rows"] = [ViewRow(**r) for r in data["rows"]]
-    return PersonResult(**data)
-
-
 def _flat_texture(seen, T: int) -> np.ndarray:
     """The front's mean colour everywhere: the confidence-weighted mean of the observed texels."""
     w = seen.confidence.reshape(-1, 1).float()
@@ -414,9 +350,5 @@ def body_errors(avatar, gt: GroundTruthBody, src) -> dict:
     return out
 
 
-def write_result(path: Path, result: PersonResult) -> Path:
-    return atomic_write_json(path, asdict(result))
-
-
-__all__ = ["METHODS", "PLACEMENTS", "EVAL_VERSION", "scale_reference", "choose_source", "write_source_photo", "score_person", "result_key",
-           "cached_result", "write_result", "ViewRow", "PersonResult", "rest_height"]
+__all__ = ["METHODS", "PLACEMENTS", "scale_reference", "choose_source", "write_source_photo", "score_person",
+           "rest_height"]

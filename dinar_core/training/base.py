@@ -53,8 +53,9 @@ class StepStream:
 class PhaseModule(pl.LightningModule):
     """Base of the phases: Adam on :meth:`trainable`, the step stream, and the rank's slice of a global draw.
 
-    Subclasses set ``phase``, build their networks, implement ``training_step`` with :meth:`draws` and
-    :meth:`local`, and give :meth:`export_state` (the tensors of ``<phase>.pt``).
+    Subclasses set ``phase``, build their networks, implement ``training_step(step, _)`` (the step stream's item
+    is the training step's number) with :meth:`draws` and :meth:`local`, and give :meth:`export_state` (the
+    tensors of ``<phase>.pt``).
     """
 
     phase = "?"
@@ -74,9 +75,12 @@ class PhaseModule(pl.LightningModule):
     def world(self) -> int:
         return self.trainer.world_size if self._trainer is not None else 1
 
-    def draws(self) -> torch.Generator:
-        """This step's generator (the same in every process)."""
-        return step_generator(self.train_cfg.seed, int(self.global_step))
+    optimizers_per_step = 1
+    """Optimiser steps per training step (Lightning's ``global_step`` counts those): 2 with a discriminator."""
+
+    def draws(self, step: int) -> torch.Generator:
+        """Training step `step`'s generator (the same in every process)."""
+        return step_generator(self.train_cfg.seed, int(step))
 
     def local(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """This process's rows of global-batch tensors, moved to its device."""

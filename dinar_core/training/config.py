@@ -49,6 +49,14 @@ class TrainConfig:
     """Phase first_stage: weight of LPIPS-VGG when ``lpips_weights`` is set."""
     lpips_weights: Optional[str] = None
     """A local LPIPS-VGG state dict (as ``eval.lpips_weights``); unset: no perceptual loss (nothing is downloaded)."""
+    adversarial_weight: float = 0.0
+    """Phase first_stage: weight of the adversarial terms (StyleGAN2 discriminator, logistic loss, R1, renders under
+    random rotations); 0 leaves them out. DINAR's finetuning uses 0.01."""
+    lr_discriminator: float = 4e-4
+    """Adam learning rate of the discriminator (DINAR's finetuning: 4e-4; betas 0, 0.99 for both sides)."""
+    r1_weight: float = 0.1
+    r1_every: int = 16
+    """R1 penalty on real images every this many discriminator steps, weighted ``r1_weight / 2 * r1_every``."""
     codebook_weight: float = 1.0
     """Phase vq: weight of the codebook + commitment loss beside the L1 reconstruction."""
     vq_weights: Optional[str] = None

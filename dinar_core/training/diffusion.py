@@ -80,8 +80,8 @@ class DiffusionPhase(PhaseModule):
     def trainable(self) -> list[nn.Parameter]:
         return list(self.unet.parameters())
 
-    def training_step(self, batch, batch_idx):  # noqa: ARG002 - the step stream's item is the step itself
-        g, n, b = self.draws(), self.pairs.x0.shape[0], self.global_batch
+    def training_step(self, step, batch_idx):  # noqa: ARG002 - the step stream's item is the step's number
+        g, n, b = self.draws(step), self.pairs.x0.shape[0], self.global_batch
         idx = torch.randint(0, n, (b,), generator=g)
         t = torch.randint(0, self.schedule.num_timesteps, (b,), generator=g)
         noise = torch.randn((b, *self.pairs.x0.shape[1:]), generator=g)

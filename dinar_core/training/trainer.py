@@ -111,7 +111,8 @@ class WriteWeights(pl.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
             save_phase_weights(self.path, phase=pl_module.phase, layout=pl_module.layout,
-                               steps=int(trainer.global_step), untrained=pl_module.untrained,
+                               steps=int(trainer.global_step) // pl_module.optimizers_per_step,
+                               untrained=pl_module.untrained,
                                neural=dataclasses.asdict(self.neural), train=dataclasses.asdict(self.train),
                                state_dict=pl_module.export_state())
 
@@ -122,14 +123,17 @@ def _next_version(logs: Path) -> int:
     return max(taken, default=-1) + 1
 
 
-def make_trainer(train: TrainConfig, out: Path, callbacks: list, log_version: int) -> pl.Trainer:
+def make_trainer(train: TrainConfig, out: Path, callbacks: list, log_version: int,
+                 optimizers_per_step: int = 1) -> pl.Trainer:
     """The Lightning Trainer of a phase run: deterministic, CSV logs, checkpoints every
-    ``train.checkpoint_every`` steps (and ``last.ckpt``), no validation loop; `callbacks` added."""
+    ``train.checkpoint_every`` steps (and ``last.ckpt``), no validation loop; `callbacks` added. Lightning counts
+    optimiser steps: `optimizers_per_step` (2 with a discriminator) scales ``train.max_steps`` and
+    ``train.checkpoint_every`` to them (the checkpoints' file names count optimiser steps)."""
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="step-{step:07d}", save_top_k=-1,
-                                  every_n_train_steps=train.checkpoint_every, save_last=True,
+                                  every_n_train_steps=train.checkpoint_every * optimizers_per_step, save_last=True,
                                   auto_insert_metric_name=False)
     return pl.Trainer(
-        max_steps=train.max_steps, accelerator=train.accelerator, devices=train.devices, num_nodes=train.num_nodes,
+        max_steps=train.max_steps * optimizers_per_step, accelerator=train.accelerator, devices=train.devices, num_nodes=train.num_nodes,
         strategy=train.strategy, precision=train.precision, deterministic="warn", benchmark=False,
         logger=CSVLogger(out, name="logs", version=log_version), callbacks=[checkpoints, PhaseStamp(), *callbacks],
         log_every_n_steps=train.log_every, enable_progress_bar=train.progress, enable_model_summary=False,
@@ -184,7 +188,8 @@ def fit_phase(module: pl.LightningModule, out: Path, neural, train: TrainConfig,
         resume = check_resume(resume, module)
     weights = out / f"{module.phase}.pt"
     version = _next_version(out / "logs")
-    trainer = make_trainer(train, out, [WriteWeights(weights, neural, train), *(callbacks or [])], version)
+    trainer = make_trainer(train, out, [WriteWeights(weights, neural, train), *(callbacks or [])], version,
+                           module.optimizers_per_step)
     trainer.fit(module, ckpt_path=str(resume) if resume else None, weights_only=True)
     if not weights.is_file():
         raise TrainingCheckpointError(f"training ended without writing {weights}", fix="see the log above")

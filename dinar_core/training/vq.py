@@ -42,8 +42,8 @@ class VQPhase(PhaseModule):
     def trainable(self) -> list[nn.Parameter]:
         return list(self.compress_branch.parameters())
 
-    def training_step(self, batch, batch_idx):  # noqa: ARG002 - the step stream's item is the step itself
-        idx = torch.randint(0, self.samples.shape[0], (self.global_batch,), generator=self.draws())
+    def training_step(self, step, batch_idx):  # noqa: ARG002 - the step stream's item is the step's number
+        idx = torch.randint(0, self.samples.shape[0], (self.global_batch,), generator=self.draws(step))
         (x,) = self.local(self.samples[idx])
         loss = vq_loss(self.compress_branch, x, self.train_cfg.codebook_weight)
         self.log("loss", loss, on_step=True, prog_bar=True, sync_dist=self.world > 1)
