@@ -691,6 +691,18 @@ def torch_load(path: str | Path, kind: FileKind, safe_globals: list | None = Non
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def torch_load_named(path: str | Path, kind: FileKind, safe_globals: list | None = None):
+    """:func:`torch_load`, whatever torch itself raises on a damaged or foreign file turned into ``kind``'s
+    unreadable error naming the file (for loaders with no finer naming of torch's messages)."""
+    try:
+        return torch_load(path, kind, safe_globals)
+    except DinarError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything torch raises on a damaged or foreign file gets a name
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise kind.unreadable(path, f"{type(exc).__name__}: {first}") from None
+
+
 LEGACY_PICKLES = 5
 """A legacy (non-zip) torch file: magic number, protocol, system info, the object, its storage keys; then raw
 storage bytes."""

@@ -17,8 +17,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
-from dinar_core.errors import DinarError, MissingModelError, TrainingCheckpointError, TrainingDataError
-from dinar_core.safeload import FileKind, GB, torch_load
+from dinar_core.errors import MissingModelError, TrainingCheckpointError, TrainingDataError
+from dinar_core.safeload import FileKind, GB, torch_load_named
 from dinar_core.training.config import PHASES, TrainConfig
 from dinar_core.training.textures import TextureSet, read_texture_set
 from dinar_core.training.weights import load_strict, read_phase_weights, save_phase_weights
@@ -133,7 +133,8 @@ def make_trainer(train: TrainConfig, out: Path, callbacks: list, log_version: in
                                   every_n_train_steps=train.checkpoint_every * optimizers_per_step, save_last=True,
                                   auto_insert_metric_name=False)
     return pl.Trainer(
-        max_steps=train.max_steps * optimizers_per_step, accelerator=train.accelerator, devices=train.devices, num_nodes=train.num_nodes,
+        max_steps=train.max_steps * optimizers_per_step, accelerator=train.accelerator, devices=train.devices,
+        num_nodes=train.num_nodes,
         strategy=train.strategy, precision=train.precision, deterministic="warn", benchmark=False,
         logger=CSVLogger(out, name="logs", version=log_version), callbacks=[checkpoints, PhaseStamp(), *callbacks],
         log_every_n_steps=train.log_every, enable_progress_bar=train.progress, enable_model_summary=False,
@@ -147,14 +148,7 @@ def check_resume(path: Path, module) -> Path:
     path = Path(path)
     if not path.is_file():
         raise TrainingCheckpointError(f"training checkpoint {path} not found", fix=RESUME_FILE.fix)
-    try:
-        ckpt = torch_load(path, RESUME_FILE)
-    except DinarError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: named
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise TrainingCheckpointError(f"training checkpoint {path} cannot be read ({type(exc).__name__}: {first})",
-                                      fix=RESUME_FILE.fix) from None
+    ckpt = torch_load_named(path, RESUME_FILE)
     stamp = ckpt.get("dinar") if isinstance(ckpt, dict) else None
     if not isinstance(stamp, dict) or "state_dict" not in ckpt:
         raise TrainingCheckpointError(f"{path} is not a checkpoint of `dinar train`", fix=RESUME_FILE.fix)

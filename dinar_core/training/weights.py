@@ -18,8 +18,8 @@ from typing import Any, Mapping
 
 import torch
 
-from dinar_core.errors import DinarError, MissingCheckpointError, NotACheckpointError, TrainingCheckpointError
-from dinar_core.safeload import FileKind, GB, torch_load
+from dinar_core.errors import MissingCheckpointError, NotACheckpointError, TrainingCheckpointError
+from dinar_core.safeload import FileKind, GB, torch_load_named
 
 FORMAT = "dinar-pipeline-weights/1"
 WEIGHTS_FILE = FileKind(
@@ -83,14 +83,7 @@ def read_phase_weights(path: str | Path, phase: str, layout: str | None = None) 
     if not path.is_file():
         raise MissingCheckpointError(f"trained weights {path} not found",
                                      fix=f"train the phase first (`dinar train {phase} ...`) and give its {phase}.pt")
-    try:
-        obj = torch_load(path, WEIGHTS_FILE)
-    except DinarError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - anything torch raises on a damaged or foreign file gets a name
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise NotACheckpointError(f"trained weights {path} cannot be read ({type(exc).__name__}: {first})",
-                                  fix=WEIGHTS_FILE.fix) from None
+    obj = torch_load_named(path, WEIGHTS_FILE)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise NotACheckpointError(f"{path} is not a {WEIGHTS_FILE.format} (no format {FORMAT!r})",
                                   fix=WEIGHTS_FILE.fix + "; DINAR's own checkpoint goes to neural.checkpoint")
