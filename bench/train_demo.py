@@ -18,8 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "train_demo"
-PERSONS, HELD_OUT, VIEWS, SIZE = 12, 3, 4, 256
-STEPS = {"first_stage": 900, "vq": 600, "diffusion": 1500}
+PERSONS, HELD_OUT, VIEWS, SIZE = 12, 6, 4, 256
+STEPS = {"first_stage": 1800, "vq": 600, "diffusion": 3000}
 
 
 def _cpu() -> float:
@@ -106,8 +106,8 @@ EVAL_METHODS = "[flat, classic, neural]"
 
 def held_out_eval(out: Path) -> dict:
     """`dinar eval` of the held-out persons with the trained and the untrained model (method `neural`), beside
-    `flat` and `classic`: mean PSNR / SSIM / LPIPS per method and view bucket of each run (its summary.md has the
-    tables)."""
+    `flat` and `classic`: per placement, method and view bucket the mean PSNR and SSIM of each run (its summary.md
+    has the full tables)."""
     import json
 
     from flows.evaluate import evaluate_folder
@@ -123,9 +123,13 @@ def held_out_eval(out: Path) -> dict:
         rows = json.loads((out / f"eval_{name}" / "eval.json").read_text())["rows"]
         table: dict = {}
         for r in rows:
-            if r["placement"] == "calibrated" and r["error"] is None:
-                table.setdefault(r["method"], {}).setdefault(r["bucket"], []).append(r["psnr"])
-        result[name] = {m: {b: round(sum(v) / len(v), 2) for b, v in sorted(by.items())} for m, by in table.items()}
+            if r["error"] is None:
+                cell = table.setdefault(r["placement"], {}).setdefault(r["method"], {}).setdefault(r["bucket"], [])
+                cell.append((r["psnr"], r["ssim"]))
+        mean = lambda v, i: round(sum(x[i] for x in v) / len(v), 3)  # noqa: E731
+        result[name] = {place: {m: {b: {"psnr": mean(v, 0), "ssim": mean(v, 1), "views": len(v)}
+                                    for b, v in sorted(by.items())} for m, by in methods.items()}
+                        for place, methods in table.items()}
         print(name, result[name], flush=True)
     return result
 

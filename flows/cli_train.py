@@ -1,6 +1,8 @@
-"""`dinar train PHASE`: train one of DINAR's phases on a texture set (`dinar_core.training`). Registers on the app
-of `flows.cli_common` (imported by `flows.cli`). Training consumes what the pipeline prepares; it runs no Prefect
-flow (Lightning does the orchestration of processes and machines)."""
+"""`dinar train PHASE`: train one of DINAR's phases (`dinar_core.training`). Registers on the app of
+`flows.cli_common` (imported by `flows.cli`). Training consumes what the pipeline prepares: the first stage's data
+is a runs folder of `dinar run` or a multi-view dataset, whose persons without a ground-truth body the pipeline's
+flow fits first (``flows/training_data.py``, into OUT/prepared); Lightning then orchestrates the training's
+processes and machines."""
 
 from __future__ import annotations
 
@@ -16,8 +18,11 @@ from flows.cli_common import command, console, esc, fail
 def train_cmd(
     phase: str = typer.Argument(..., help="first_stage (encoder, generator, renderer), vq (the texture "
                                           "autoencoder) or diffusion (the inpainting UNet), in that order."),
-    data: Path = typer.Option(..., "--data", "-d", help="first_stage: a `dinar synth` dataset; vq, diffusion: a "
-                                                        "texture set (first_stage writes one to OUT/textures)."),
+    data: Path = typer.Option(..., "--data", "-d", help="first_stage: a runs folder of `dinar run` (persons of "
+                                                        "several photos), a `dinar synth` dataset or an imported "
+                                                        "multi-view dataset (fitted first, into OUT/prepared); vq, "
+                                                        "diffusion: a texture set (first_stage writes one to "
+                                                        "OUT/textures)."),
     out: Path = typer.Option(..., "--out", "-o", help="Where <phase>.pt, checkpoints/ and logs/ go."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML overriding the defaults (then --set): "
                                           "the networks' sizes under neural, the run under train."),
@@ -47,7 +52,7 @@ def train_cmd(
         from dinar_core.training.trainer import build_first_stage, fit_phase
         from tasks.training_data import dataset_views
 
-        views = dataset_views(data, cfg)
+        views = dataset_views(data, cfg, _prepare(data, out, cfg))
         module = build_first_stage(views, cfg.neural, cfg.train)
         result = fit_phase(module, out, cfg.neural, cfg.train, resume=resume)
         if module.trainer.is_global_zero:  # the trained weights as written (whatever process trained them)
@@ -66,6 +71,28 @@ def train_cmd(
         result = train_phase(phase, data, out, cfg.neural, cfg.train, resume=resume)
     console.print(f"phase [bold]{phase}[/bold]: {result.steps} steps; weights {esc(str(result.weights))}; "
                   f"log {esc(str(result.metrics))}")
+
+
+def _prepare(data: Path, out: Path, cfg) -> Path | None:
+    """Fit the persons of `data` that hold no ground-truth body (the pipeline's flow, cached); their runs folder,
+    or None when there are none."""
+    from tasks.training_data import needs_fitting
+
+    if not needs_fitting(data):
+        return None
+    from flows.settings import configure_prefect, flow_run_settings
+    from tasks.config import to_dict
+
+    configure_prefect(False)
+    from flows.training_data import prepare_training_data
+
+    prepared = out / "prepared"
+    console.print(f"fitting the persons of {esc(str(data))} without a ground-truth body into {esc(str(prepared))}")
+    with flow_run_settings():
+        summary = prepare_training_data(data=str(data.resolve()), out=str(prepared.resolve()), config=to_dict(cfg))
+    for person, message in summary["failed"]:
+        console.print(f"[red]{esc(person)}[/red]: no fit ({esc(message)})")
+    return prepared
 
 
 @command("bundle")

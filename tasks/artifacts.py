@@ -227,6 +227,19 @@ def load_fit(ws: Workspace, body: LoadedBody, frames: list[str] | None = None) -
     return out
 
 
+def fit_sample(ws: Workspace, fit: FitFrame, layout: UVLayout, neural, name: str | None = None):
+    """One frame of `ws` as DINAR's dataloader prepares it (`dinar_core.avatar.dataset.prepare_sample`): the photo
+    and mask cropped around the fitted body, the body's UV-split mesh projected through the frame's camera.
+    `neural`: the ``neural`` config (image_size, crop_scale). Returns a DinarSample named `name` (the frame)."""
+    from dinar_core.avatar.dataset import prepare_sample
+    from dinar_core.avatar.neural import project_vertices
+
+    verts_pix = project_vertices(fit.verts_cam, fit.K, layout.vertex_index.to(fit.verts_cam.device))[0]
+    mask = read_mask(ws.segm(fit.frame)).astype(np.uint8) * 255
+    return prepare_sample(name or fit.frame, read_rgb(ws.rgb(fit.frame)), mask, verts_pix.double().cpu().numpy(),
+                          fit.K.double().cpu().numpy(), neural.image_size, neural.crop_scale)
+
+
 def body_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     """Every frame's fit files, the SMPL-X model file when that body is used, and the SMPL-X UV files."""
     kind = body_kind(cfg.body)

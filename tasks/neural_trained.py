@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from dinar_core.avatar.config import NeuralAvatarConfig
-from dinar_core.avatar.dataset import crop_transform, prepare_sample, scale_box, square_box, vertex_box
+from dinar_core.avatar.dataset import crop_transform, scale_box, square_box, vertex_box
 from dinar_core.avatar.neural import NeuralAvatarPipeline, project_vertices
 from dinar_core.errors import DinarError
 from dinar_core.nets.config import UVLayoutConfig
 from dinar_core.training.weights import read_phase_weights
-from tasks.artifacts import avatar_json_path, load_fit, read_mask, read_rgb, write_png
+from tasks.artifacts import avatar_json_path, fit_sample, load_fit, write_png
 from tasks.bodies import load_body, load_layout
 from tasks.config import PipelineConfig
 from tasks.config_overrides import override
@@ -69,10 +69,7 @@ def load_trained_avatar(ws: Workspace, cfg: PipelineConfig) -> TrainedAvatar:
     pipe = NeuralAvatarPipeline(model, layout, neural, device=device)
     frame = ws.frames()[0]
     fit = load_fit(ws, body, [frame])[0]
-    verts_pix = project_vertices(fit.verts_cam, fit.K, layout.vertex_index)[0]
-    mask = read_mask(ws.segm(frame)).astype(np.uint8) * 255
-    sample = prepare_sample(frame, read_rgb(ws.rgb(frame)), mask, verts_pix.double().cpu().numpy(),
-                            fit.K.double().cpu().numpy(), neural.image_size, neural.crop_scale)
+    sample = fit_sample(ws, fit, layout, neural)
     return TrainedAvatar(pipe, pipe.run(sample), weights, body, fit)
 
 

@@ -284,3 +284,23 @@ class VQModel(nn.Module):
     def decode_quantized(self, zq: torch.Tensor) -> torch.Tensor:
         """zq: (B, embed_dim, r, r) already-quantised latent -> (B, out_channels, r*f, r*f)."""
         return self.decoder(self.post_quant_conv(zq))
+
+
+def scale_latents(vq: VQModel, factor: float) -> VQModel:
+    """A copy of `vq` whose latents are `factor` times `vq`'s and which decodes them as `vq` decodes the unscaled
+    ones (LDM's ``scale_by_std`` folded into the weights): ``quant_conv`` and the codebook times `factor`,
+    ``post_quant_conv``'s weight divided by it. Exact up to rounding: the nearest code of factor * z in the scaled
+    codebook is factor times the nearest code of z. So a diffusion model trained on the scaled latents needs no
+    scale at inference, and DINAR's layout (``scale_factor`` 1.0) holds it as is."""
+    import copy
+
+    if not factor > 0:
+        raise ValueError(f"scale_latents: the factor must be positive, got {factor}")
+    out = copy.deepcopy(vq)
+    with torch.no_grad():
+        out.quant_conv.weight.mul_(factor)
+        if out.quant_conv.bias is not None:
+            out.quant_conv.bias.mul_(factor)
+        out.quantize.embedding.weight.mul_(factor)
+        out.post_quant_conv.weight.div_(factor)
+    return out

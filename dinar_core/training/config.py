@@ -62,6 +62,12 @@ class TrainConfig:
     vq_weights: Optional[str] = None
     """The trained VQ autoencoder (``vq.pt`` of phase ``vq``, or DINAR's checkpoint) that encodes the textures of
     the diffusion phase. Unset is an error unless ``allow_untrained`` is set."""
+    scale_by_std: bool = True
+    """Phase diffusion: bring the VQ's latents of the training textures to unit standard deviation (LDM's
+    ``scale_by_std``) by folding the factor into the VQ's weights (`dinar_core.nets.vq.scale_latents`: it decodes
+    exactly as before, so inference and DINAR's layout need no scale). Our VQs' latents have a std near 0.1, at
+    which the noise of the schedule drowns the signal early and the eps loss says little; false trains on them as
+    they are (DINAR's ``scale_factor`` 1.0)."""
     allow_untrained: bool = False
     """Let a phase use freshly initialised networks where it would load trained ones (tests, and the 'untrained'
     baseline of `dinar eval`); the checkpoint records it."""

@@ -4,7 +4,9 @@ A sample is one (person, view) of a texture set: ``x0`` is the VQ latent of the 
 texture, the condition is the latent of the texture that view alone gives plus its known mask at latent size
 (`make_condition`, as DINAR conditions at inference). The loss is the MSE of the predicted noise on DINAR's
 linear schedule (eps-prediction, timesteps uniform over the schedule); an exponential moving average of the UNet's
-weights (``torch.optim.swa_utils.AveragedModel``) is what inference uses (DINAR's ``model_ema``).
+weights (``torch.optim.swa_utils.AveragedModel``) is what inference uses (DINAR's ``model_ema``). With
+``train.scale_by_std`` (the default) the VQ's latents are first brought to unit standard deviation, the factor
+folded into the VQ kept in the weights (`dinar_core.nets.vq.scale_latents`).
 """
 
 from __future__ import annotations
@@ -68,8 +70,9 @@ class DiffusionPhase(PhaseModule):
     phase = "diffusion"
 
     def __init__(self, neural, train: TrainConfig, vq: VQModel, pairs: LatentPairs, layout: str,
-                 untrained: tuple[str, ...] = ()):
+                 untrained: tuple[str, ...] = (), latent_scale: float = 1.0):
         super().__init__(train, layout, untrained)
+        self.latent_scale = latent_scale  # folded into `vq` already (train.scale_by_std); logged beside the loss
         self.unet = UNet(neural.unet)
         self.schedule = DiffusionSchedule(neural.schedule)
         self.compress_branch = vq.eval().requires_grad_(False)
@@ -88,6 +91,7 @@ class DiffusionPhase(PhaseModule):
         x0, cond, t, noise = self.local(self.pairs.x0[idx], self.pairs.cond[idx], t, noise)
         loss = eps_loss(self.unet, self.schedule, x0, cond, t, noise)
         self.log("loss", loss, on_step=True, prog_bar=True, sync_dist=self.world > 1)
+        self.log("latent_scale", self.latent_scale, on_step=True)
         return loss
 
     def optimizer_step(self, *args, **kwargs) -> None:

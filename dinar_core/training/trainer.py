@@ -77,7 +77,15 @@ def build_phase(phase: str, data: Path, neural, train: TrainConfig):
                                 "train.vq_weights is not set",
                                 fix="train it first (`dinar train vq --data DIR --out VQ_OUT`) and pass "
                                     "--set train.vq_weights=VQ_OUT/vq.pt")
-    return DiffusionPhase(neural, train, vq.eval(), encode_pairs(vq.eval(), textures), textures.layout, untrained)
+    vq, scale = vq.eval(), 1.0
+    pairs = encode_pairs(vq, textures)
+    if train.scale_by_std:
+        from dinar_core.nets.vq import scale_latents
+
+        scale = 1.0 / float(pairs.x0.std())
+        vq = scale_latents(vq, scale).eval()
+        pairs = encode_pairs(vq, textures)
+    return DiffusionPhase(neural, train, vq, pairs, textures.layout, untrained, latent_scale=scale)
 
 
 def build_first_stage(views, neural, train: TrainConfig):

@@ -180,3 +180,24 @@ def test_cli_trains_both_phases_in_order(data, tmp_path):
     assert w.steps == 4 and w.train["vq_weights"].endswith("vq.pt") and w.neural["texture_size"] == 32
     res = runner.invoke(app, ["train", "gan", "--data", str(data), "--out", str(tmp_path / "g")])
     assert res.exit_code != 0 and "unknown phase" in res.output
+
+
+def test_latents_are_scaled_to_unit_std_and_decode_as_before(data, vq_weights):
+    """train.scale_by_std: the diffusion phase's latents have std 1, its VQ decodes a scaled latent exactly as the
+    trained VQ decodes the unscaled one; off, the latents are the trained VQ's own (far from std 1 here)."""
+    from dinar_core.nets.vq import VQModel, scale_latents
+
+    scaled = build_phase("diffusion", data, NEURAL, _config("diffusion", vq_weights))
+    plain = build_phase("diffusion", data, NEURAL, replace(_config("diffusion", vq_weights), scale_by_std=False))
+    assert abs(float(scaled.pairs.x0.std()) - 1.0) < 1e-4
+    s = scaled.latent_scale
+    assert abs(float(plain.pairs.x0.std()) * s - 1.0) < 1e-4 and not 0.5 < s < 2  # a real rescale, not a no-op
+    torch.testing.assert_close(scaled.pairs.x0, plain.pairs.x0 * s, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(scaled.pairs.cond[:, :-1], plain.pairs.cond[:, :-1] * s, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(scaled.pairs.cond[:, -1], plain.pairs.cond[:, -1])  # the mask is not scaled
+    z = plain.pairs.x0[:2]
+    with torch.no_grad():
+        torch.testing.assert_close(scaled.compress_branch.decode(z * s), plain.compress_branch.decode(z),
+                                   rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="positive"):
+        scale_latents(VQModel(NEURAL.vq), 0.0)
