@@ -46,7 +46,7 @@ class TrainConfig:
     segm_weight: float = 1.0
     """Phase first_stage: weight of the L1 between the rendered mask and the person mask."""
     lpips_weight: float = 1.0
-    """Phase first_stage: weight of LPIPS-VGG when ``lpips_weights`` is set."""
+    """Phase first_stage: weight of LPIPS-VGG when ``lpips_weights`` is set (phase vq: ``vq_lpips_weight``)."""
     lpips_weights: Optional[str] = None
     """A local LPIPS-VGG state dict (as ``eval.lpips_weights``); unset: no perceptual loss (nothing is downloaded)."""
     adversarial_weight: float = 0.0
@@ -59,6 +59,15 @@ class TrainConfig:
     """R1 penalty on real images every this many discriminator steps, weighted ``r1_weight / 2 * r1_every``."""
     codebook_weight: float = 1.0
     """Phase vq: weight of the codebook + commitment loss beside the L1 reconstruction."""
+    vq_lpips_weight: float = 1.0
+    """Phase vq: weight of LPIPS-VGG on the textures' RGB channels when ``lpips_weights`` is set (taming: 1.0)."""
+    vq_adversarial_weight: float = 0.0
+    """Phase vq: weight of the PatchGAN discriminator's hinge loss on the decoded textures; 0 leaves it out."""
+    vq_adversarial_start: int = 0
+    """Phase vq: the training step from which the discriminator trains and judges (taming's ``disc_start``)."""
+    vq_discriminator_channels: int = 64
+    vq_discriminator_layers: int = 3
+    """Phase vq: the PatchGAN's first width and strided layers (taming: 64, 3)."""
     vq_weights: Optional[str] = None
     """The trained VQ autoencoder (``vq.pt`` of phase ``vq``, or DINAR's checkpoint) that encodes the textures of
     the diffusion phase. Unset is an error unless ``allow_untrained`` is set."""

@@ -57,13 +57,14 @@ def build_phase(phase: str, data: Path, neural, train: TrainConfig):
             else f"use one of {', '.join(PHASES)}"))
     textures = read_texture_set(Path(data), min_views=MIN_VIEWS[phase])
     _check_sizes(textures, neural)
+    lpips = _lpips(train) if phase == "vq" else None  # built before the seed, as the first stage's
     pl.seed_everything(train.seed, workers=True, verbose=False)
     from dinar_core.nets.vq import VQModel
 
     if phase == "vq":
         from dinar_core.training.vq import VQPhase, texture_samples
 
-        return VQPhase(neural, train, texture_samples(textures), textures.layout)
+        return VQPhase(neural, train, texture_samples(textures), textures.layout, lpips)
     from dinar_core.training.diffusion import DiffusionPhase, encode_pairs
 
     vq, untrained = VQModel(neural.vq), ()
@@ -88,16 +89,21 @@ def build_phase(phase: str, data: Path, neural, train: TrainConfig):
     return DiffusionPhase(neural, train, vq, pairs, textures.layout, untrained, latent_scale=scale)
 
 
+def _lpips(train: TrainConfig):
+    """LPIPS-VGG from ``train.lpips_weights`` (a local file), or None when unset."""
+    if not train.lpips_weights:
+        return None
+    from dinar_core.avatar.lpips import load_lpips_vgg
+
+    return load_lpips_vgg(train.lpips_weights)
+
+
 def build_first_stage(views, neural, train: TrainConfig):
     """The first stage's LightningModule on prepared views (`first_stage.ViewSet`), networks initialised from
     ``train.seed``, with LPIPS-VGG from ``train.lpips_weights`` when set."""
     from dinar_core.training.first_stage import FirstStagePhase
 
-    lpips = None
-    if train.lpips_weights:
-        from dinar_core.avatar.lpips import load_lpips_vgg
-
-        lpips = load_lpips_vgg(train.lpips_weights)
+    lpips = _lpips(train)
     pl.seed_everything(train.seed, workers=True, verbose=False)
     return FirstStagePhase(neural, train, views, lpips)
 

@@ -201,3 +201,49 @@ def test_latents_are_scaled_to_unit_std_and_decode_as_before(data, vq_weights):
                                    rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="positive"):
         scale_latents(VQModel(NEURAL.vq), 0.0)
+
+
+def _generated_lpips(path: Path) -> Path:
+    from dinar_core.avatar.lpips import LPIPSVGG
+
+    torch.manual_seed(0)
+    net = LPIPSVGG()
+    for p in net.parameters():
+        p.data.normal_(0, 0.05).abs_()
+    torch.save({k: v for k, v in net.state_dict().items() if not k.startswith("scaling_layer")}, path)
+    return path
+
+
+def test_vq_perceptual_and_adversarial_terms(data, tmp_path):
+    """train.lpips_weights: LPIPS of the RGB channels joins the vq loss; train.vq_adversarial_weight > 0: a
+    PatchGAN discriminator judges from vq_adversarial_start on, the run resumes exactly, vq.pt keeps the
+    discriminator and the diffusion phase still reads it."""
+    import csv
+    import math
+
+    from dinar_core.training.vq import vq_loss
+
+    lp = replace(TRAIN, lpips_weights=str(_generated_lpips(tmp_path / "vgg.pth")))
+    module = build_phase("vq", data, NEURAL, lp)
+    x = module.samples[:4]
+    with torch.no_grad():
+        plain = vq_loss(module.compress_branch, x, 1.0)
+        perceptual = vq_loss(module.compress_branch, x, 1.0, module.lpips, 1.0)
+    assert perceptual > plain + 1e-4
+
+    cfg = replace(lp, max_steps=8, checkpoint_every=4, log_every=1, vq_adversarial_weight=0.5,
+                  vq_adversarial_start=2, vq_discriminator_channels=8, vq_discriminator_layers=2)
+    straight = train_phase("vq", data, tmp_path / "s", NEURAL, cfg)
+    a = read_phase_weights(straight.weights, "vq")
+    assert a.steps == 8 and any(k.startswith("discriminator.") for k in a.state_dict)
+    d_losses = [float(r["d_loss"]) for r in csv.DictReader(straight.metrics.open()) if r.get("d_loss")]
+    assert len(d_losses) == 6 and all(math.isfinite(v) for v in d_losses)  # steps 2..7
+    halfway = tmp_path / "s" / "checkpoints" / "step-0000008.ckpt"  # 4 training steps = 8 optimiser steps
+    resumed = read_phase_weights(train_phase("vq", data, tmp_path / "r", NEURAL, cfg, resume=halfway).weights, "vq")
+    assert all(torch.equal(a.state_dict[k], resumed.state_dict[k]) for k in a.state_dict)
+    no_adv = read_phase_weights(train_phase("vq", data, tmp_path / "n", NEURAL,
+                                            replace(cfg, vq_adversarial_weight=0.0)).weights, "vq")
+    key = "compress_branch.decoder.conv_out.weight"
+    assert key in a.state_dict and not torch.equal(no_adv.state_dict[key], a.state_dict[key])
+    diffusion = build_phase("diffusion", data, NEURAL, replace(TRAIN, vq_weights=str(straight.weights)))
+    assert diffusion.pairs.x0.shape[0] > 0
