@@ -23,6 +23,7 @@ from dinar_core.avatar.dataset import crop_transform, scale_box, square_box, ver
 from dinar_core.avatar.neural import NeuralAvatarPipeline, project_vertices
 from dinar_core.errors import DinarError
 from dinar_core.nets.config import UVLayoutConfig
+from dinar_core.training.textures import LAYOUT_OF_BODY, layout_of
 from dinar_core.training.weights import read_phase_weights
 from tasks.artifacts import avatar_json_path, fit_sample, load_fit, write_png
 from tasks.bodies import load_body, load_layout
@@ -56,9 +57,10 @@ def load_trained_avatar(ws: Workspace, cfg: PipelineConfig) -> TrainedAvatar:
 
     weights = read_phase_weights(cfg.avatar.checkpoint, "model")
     body = load_body(cfg.body)
-    if weights.layout != body.kind:
+    if weights.layout != layout_of(body.kind):
+        body_of = {layout: kind for kind, layout in LAYOUT_OF_BODY.items()}.get(weights.layout, weights.layout)
         raise DinarError(f"{weights.path} was trained on the {weights.layout!r} UV layout, but this person's fit uses "
-                         f"the {body.kind} body", fix=f"fit with body.model={weights.layout}, or train on this body")
+                         f"the {body.kind} body", fix=f"fit with body.model={body_of}, or train on this body")
     layout = load_layout(body, cfg)
     trained = override(NeuralAvatarConfig(), weights.neural)
     neural = replace(cfg.neural, **{name: getattr(trained, name) for name in NETWORK_FIELDS},

@@ -3,9 +3,11 @@
 Three sources, each view cropped around its body as DINAR's dataloader crops (`prepare_sample`), the body's
 UV-split mesh projected through that view's camera:
 
-- **a runs folder of person workspaces** (what `dinar run` makes from sub-folders of photos of the same person, or a
-  DINAR-layout dataset the pipeline has fitted): every frame with its own fit (`load_fit`: the shared shape, its
-  own pose and camera) and its mask;
+- **a runs folder of person workspaces** (what `dinar run` makes from sub-folders of photos of the same person):
+  every frame with its own fit (`load_fit`: the shared shape, its own pose and camera) and its mask;
+- **DINAR-layout folders** (``rgb/``, ``segm/``, ``smplx/<frame>.pkl``, no manifest: a dataset prepared for DINAR),
+  the folder itself or each of its sub-folders one person of several frames, in DINAR's camera (5000 px, principal
+  point at the centre) unless a ``smplx/<frame>_camera.json`` says otherwise;
 - **a multi-view dataset with a known body** (`dinar synth`: ``gt/body.json``, ``gt/masks/``): the ground-truth body
   through each calibrated camera;
 - **a multi-view dataset without one** (an imported real capture, e.g. Pose2Sim's): each person's views fitted as
@@ -36,16 +38,27 @@ from tasks.workspace import DONE, Workspace
 def needs_fitting(data: Path) -> list[EvalPerson]:
     """The persons of the multi-view dataset `data` that hold no ground-truth body (the pipeline must fit them
     first); [] for a runs folder or a dataset of synthetic persons."""
-    if find_workspaces(Path(data)):
+    if find_workspaces(Path(data)) or dinar_layout_folders(Path(data)):
         return []
     people, _ = read_people(Path(data))
     return [p for p in people if not p.has_gt()]
 
 
+def dinar_layout_folders(data: Path) -> list[Workspace]:
+    """`data`, or else its sub-folders, that hold DINAR's dataset layout (``rgb/`` and ``smplx/``) without a
+    pipeline manifest, sorted by name."""
+    is_dinar = lambda p: (p / "rgb").is_dir() and (p / "smplx").is_dir() and not Workspace(p).manifest_path.exists()  # noqa: E731
+    if is_dinar(data):
+        return [Workspace(data)]
+    if not data.is_dir():
+        return []
+    return [Workspace(p) for p in sorted(data.iterdir()) if p.is_dir() and not p.is_symlink() and is_dinar(p)]
+
+
 def workspace_samples(ws: Workspace, body, layout, cfg: PipelineConfig) -> list[DinarSample]:
-    """Every frame of the fitted workspace `ws` as a prepared view (its own fit and mask). TrainingDataError when
-    the fit stage is not done or a frame's files are missing."""
-    record = ws.stage_record("fit") if ws.manifest_path.is_file() else {}
+    """Every frame of the fitted workspace (or DINAR-layout folder) `ws` as a prepared view (its own fit and mask).
+    TrainingDataError when the fit stage is not done or a frame's files are missing."""
+    record = ws.stage_record("fit") if ws.manifest_path.is_file() else {"status": DONE}  # DINAR layout: as given
     if record.get("status") != DONE:
         why = (record.get("error") or {}).get("message") or record.get("status") or "not run"
         raise TrainingDataError(f"{ws.root}: the fit is not done ({why})",
@@ -79,20 +92,21 @@ def _gt_samples(person: EvalPerson, gt, layout, neural) -> list[DinarSample]:
 
 def dataset_views(data: Path, cfg: PipelineConfig, prepared: Path | None = None):
     """The prepared views (`dinar_core.training.first_stage.ViewSet`) of every person of `data`: a runs folder of
-    person workspaces, or a multi-view dataset (persons without a ground-truth body are read from their fitted
+    person workspaces, DINAR-layout folders, or a multi-view dataset (persons without a ground-truth body are read from their fitted
     workspaces in the runs folder `prepared`, see `needs_fitting`). Raises TrainingDataError naming the dataset or
     person and the fix."""
     from dinar_core.training.first_stage import prepare_views
+    from dinar_core.training.textures import layout_of
 
     data = Path(data)
     body = load_body(cfg.body)
     layout = load_layout(body, cfg)
     persons: dict[str, list[DinarSample]] = {}
-    workspaces = find_workspaces(data)
+    workspaces = find_workspaces(data) + dinar_layout_folders(data)
     if workspaces:
         for ws in workspaces:
             persons[ws.person] = workspace_samples(ws, body, layout, cfg)
-        return prepare_views(persons, layout, body.kind, cfg.neural)
+        return prepare_views(persons, layout, layout_of(body.kind), cfg.neural)
     people, errors = read_people(data)
     if errors:
         person, error = errors[0]
@@ -115,4 +129,4 @@ def dataset_views(data: Path, cfg: PipelineConfig, prepared: Path | None = None)
                 fix="`dinar train first_stage` fits such persons itself (into OUT/prepared); or fit them with "
                     "`dinar run` and give that runs folder as --data")
         persons[person.name] = workspace_samples(ws, body, layout, cfg)
-    return prepare_views(persons, layout, body.kind, cfg.neural)
+    return prepare_views(persons, layout, layout_of(body.kind), cfg.neural)

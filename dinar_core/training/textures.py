@@ -23,6 +23,15 @@ import torch
 from dinar_core.errors import TrainingDataError
 from dinar_core.safeload import FileKind, load_npz
 
+LAYOUT_OF_BODY = {"smplx": "smplx-dinar", "anny": "anny"}
+"""The UV layout a body's fits are trained on: SMPL-X's is DINAR's own (its UV assets), Anny's its own."""
+
+
+def layout_of(body_kind: str) -> str:
+    """The layout name (what texture sets and weights record) of the body `body_kind` (``smplx``, ``anny``)."""
+    return LAYOUT_OF_BODY.get(body_kind, body_kind)
+
+
 MERGE_SHARPNESS = 10.0
 """DINAR's factor on the normal-to-camera cosines in ``merge_textures``."""
 

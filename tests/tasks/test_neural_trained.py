@@ -58,10 +58,10 @@ def test_a_model_of_another_body_is_a_named_error(model, tmp_path):
     from dinar_core.training.weights import read_phase_weights, save_phase_weights
 
     w = read_phase_weights(model, "model")
-    other = save_phase_weights(tmp_path / "smplx.pt", phase="model", layout="smplx", steps=w.steps, untrained=(),
+    other = save_phase_weights(tmp_path / "smplx.pt", phase="model", layout="smplx-dinar", steps=w.steps, untrained=(),
                                neural=w.neural, train=w.train, state_dict=w.state_dict)
     ws, cfg, _ = _anny_person(tmp_path)
     cfg = override(cfg, {"avatar": {"mode": "neural", "checkpoint": str(other)}})
     assert run_stage(AVATAR, ws.root, cfg).status != DONE
     error = ws.stage_record("avatar")["error"]
-    assert "trained on the 'smplx' UV layout" in error["message"] and "anny" in error["message"]
+    assert "trained on the 'smplx-dinar' UV layout" in error["message"] and "anny" in error["message"]
