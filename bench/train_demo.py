@@ -3,9 +3,11 @@
 
 Corpus: `dinar synth` with seed 0, `PERSONS` persons x `VIEWS` views at `SIZE` px (held-out persons for `dinar eval`:
 seed 1). Steps per phase: `STEPS`. Writes ``runs/train_demo/`` (datasets, each phase's OUT, ``model.pt``) and
-``bench/results/train_demo.json``: seconds (wall and CPU) per phase and the first and last logged losses.
+``bench/results/train_demo.json``: seconds (wall and CPU) per phase and the first and last logged losses, the
+held-out eval's PSNR and SSIM per method, placement and view bucket; ``bench/results/train_demo_back.png``: the
+held-out persons' back views, real and as each method renders them.
 
-Run: ``python -m bench.train_demo`` (also ``python -m bench.run train_demo``).
+Run: ``python -m bench.train_demo`` (also ``python -m bench.run train_demo``); ``--grid`` redraws the grid alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "train_demo"
 PERSONS, HELD_OUT, VIEWS, SIZE = 12, 6, 4, 256
 STEPS = {"first_stage": 1800, "vq": 600, "diffusion": 3000}
+GRID = ROOT / "bench" / "results" / "train_demo_back.png"
 
 
 def _cpu() -> float:
@@ -98,6 +101,7 @@ def run() -> dict:
     figures["model_untrained"] = str(write_untrained_model(cfg, views, textures, OUT).relative_to(ROOT))
     figures["training_total"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(_cpu() - c0, 1)}
     figures["eval"] = held_out_eval(OUT)
+    figures["grid"] = str(back_grid(OUT, GRID).relative_to(ROOT))
     return figures
 
 
@@ -134,11 +138,61 @@ def held_out_eval(out: Path) -> dict:
     return result
 
 
+GRID_COLUMNS = (("real", None), ("flat", "trained"), ("classic", "trained"), ("neural", "trained"),
+                ("neural", "untrained"))
+
+
+def back_grid(out: Path, path: Path, h: int = 150) -> Path:
+    """One row per held-out person: its real back view, then `flat`, `classic`, the trained and the untrained
+    `neural` renders of it (calibrated placement), each cropped to the union of the person's and the renders' boxes.
+    Written to `path` (PNG)."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    rows = json.loads((out / "eval_trained" / "eval.json").read_text())["rows"]
+    backs = sorted({(r["person"], r["view"]) for r in rows if r["bucket"] == "back" and r["error"] is None})
+    read = lambda p: cv2.imread(str(p), cv2.IMREAD_COLOR) if p.is_file() else None  # noqa: E731
+    lines = []
+    for person, cam in backs:
+        images = []
+        for method, run_name in GRID_COLUMNS:
+            if method == "real":
+                images.append(read(out / "synth_eval" / person / "views" / f"{cam}.png"))
+            else:
+                images.append(read(out / f"eval_{run_name}" / "renders" / person / f"{method}_{cam}.png"))
+        ink = [np.any(img < 245, axis=2) for img in images if img is not None]
+        ys, xs = np.nonzero(np.logical_or.reduce(ink))
+        pad = 6
+        y0, y1 = max(0, ys.min() - pad), ys.max() + pad
+        x0, x1 = max(0, xs.min() - pad), xs.max() + pad
+        w = max(1, round((x1 - x0) * h / max(1, y1 - y0)))
+        crops = [cv2.resize(img[y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_AREA) if img is not None
+                 else np.full((h, w, 3), 235, np.uint8) for img in images]
+        lines.append(np.hstack([np.pad(c, ((0, 0), (2, 2), (0, 0)), constant_values=255) for c in crops]))
+    width = max(line.shape[1] for line in lines)
+    body = np.vstack([np.pad(line, ((2, 2), (0, width - line.shape[1]), (0, 0)), constant_values=255)
+                      for line in lines])
+    head = np.full((20, width, 3), 255, np.uint8)
+    col = lines[0].shape[1] // len(GRID_COLUMNS)
+    for i, (method, run_name) in enumerate(GRID_COLUMNS):
+        label = method if run_name in (None, "trained") and method != "neural" else f"{method} {run_name}"
+        cv2.putText(head, label, (i * col + 4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.vstack([head, body]))
+    return path
+
+
 if __name__ == "__main__":
     import json
+    import sys
 
     from bench.run import RESULTS
 
+    if sys.argv[1:] == ["--grid"]:  # the grid alone, from the last run's outputs
+        print(back_grid(OUT, GRID))
+        raise SystemExit(0)
     result = run()
     (RESULTS / "train_demo.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
