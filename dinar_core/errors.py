@@ -175,3 +175,7 @@ class TrainingDataError(DinarError):
 
 class TrainingCheckpointError(CheckpointError):
     """A checkpoint given to `dinar train` is of another phase or UV layout, or does not fit the configured sizes."""
+
+
+class BlenderError(DinarError):
+    """Blender (a development tool that checks exported GLBs) is missing, or its import of a file failed."""

@@ -7,19 +7,13 @@ with ``AnnyBody.forward`` for the same motion frames. The difference left is glT
 uses up to 9): reported, and bounded.
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
-import torch
 
-from dinar_core.body import AnnyBody, AnnyParams
-from dinar_core.export.glb import SkinnedMesh, write_glb
+from dinar_core.body import AnnyBody
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
 from tasks.bodies import LoadedBody
-from tasks.config import PipelineConfig, override
-from tasks.export import anny_animation, anny_rest_mesh
-from tasks.motions import resolve_motion
+from tests.helpers.anny_glb import anny_walk_glb
 from tests.helpers.gltf import skin_from_file
 
 
@@ -29,31 +23,9 @@ def anny():
 
 
 def test_anny_glb_animation_skins_like_the_model(anny, tmp_path):
-    body = anny.model
-    p = AnnyParams.zeros(1, body.num_joints)
-    p.phenotype = torch.tensor([[0.3, 0.6, 0.7, 0.4, 0.55, 0.45]])
-    fit = SimpleNamespace(params=p)
-    cfg = override(PipelineConfig(), {"render": {"fps": 10.0, "seconds": 1.0}})
-    rest, skeleton = anny_rest_mesh(anny, fit)
-    anim = anny_animation(anny, fit, cfg, "walk", skeleton)
-    layout = body.uv_layout
-    vi = layout.vertex_index.numpy()
-    mesh = SkinnedMesh.from_uv_layout(
-        rest.vertices, body.skinning_weights.numpy(), body.parents.numpy(), rest.joints, layout.uv.numpy(),
-        layout.uv_faces.numpy(), vi, joint_names=tuple(body.joint_names), rest_rotations=skeleton.bind[:, :3, :3],
-        display_joints=skeleton.zero[:, :3, 3], display_rotations=skeleton.zero[:, :3, :3])
-    path = tmp_path / "anny.glb"
-    write_glb(path, mesh, anim)
-
-    # the model's own vertices for the same frames (forward, not the bone frames the export used)
-    m = resolve_motion("walk", anny, fit, 10.0, 1.0, frame="canonical")
-    T = m.num_frames
-    params = AnnyParams(p.phenotype.expand(T, -1).clone(), torch.as_tensor(m.body_pose).float().reshape(T, -1, 3),
-                        torch.as_tensor(m.global_orient).float(), torch.as_tensor(m.transl - m.transl[:1]).float())
-    with torch.no_grad():
-        expected = body(params).vertices.numpy()[:, vi]  # (T, U, 3)
-        zero = body(AnnyParams(p.phenotype, torch.zeros(1, body.num_joints, 3), torch.zeros(1, 3),
-                               torch.zeros(1, 3))).vertices.numpy()[0, vi]
+    walk = anny_walk_glb(anny, tmp_path / "anny.glb")
+    body, path, expected, zero, vi = anny.model, walk.path, walk.expected, walk.zero, walk.vi
+    T = expected.shape[0]
     height = float(np.ptp(zero[:, 1]))
     errors = [np.abs(skin_from_file(path, None) - zero).max()]
     errors += [np.abs(skin_from_file(path, t) - expected[t]).max() for t in (0, T // 2, T - 1)]
