@@ -29,7 +29,13 @@ $(VALIDATOR)/node_modules/.installed: $(VALIDATOR)/package-lock.json
 	@if command -v npm >/dev/null; then (cd $(VALIDATOR) && npm ci --silent --no-audit --no-fund) && touch $@; \
 	else echo "npm not found: the GLB validator tests will be skipped"; fi
 
-setup: $(VENV)/.installed $(VALIDATOR)/node_modules/.installed
+# The report's 3D viewer (Google's <model-viewer>, npm, project-local; copied beside report.html at each report).
+VIEWER := tools/model-viewer
+$(VIEWER)/node_modules/.installed: $(VIEWER)/package-lock.json
+	@if command -v npm >/dev/null; then (cd $(VIEWER) && npm ci --silent --no-audit --no-fund) && touch $@; \
+	else echo "npm not found: the report will have no 3D viewer"; fi
+
+setup: $(VENV)/.installed $(VALIDATOR)/node_modules/.installed $(VIEWER)/node_modules/.installed
 
 demo: setup
 	$(VENV)/bin/dinar run data/samples --out $(RUNS) --config configs/default.yaml
@@ -37,12 +43,15 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# Our files in the real clients (tests/clients: Blender's own glTF importer, headless). Installs Debian's Blender
-# 3.4 when it is missing (apt, ~50 s, root); `make test` runs the same tests when Blender is there, else skips them.
+# Our files in the real clients (marker `clients`): Blender's own glTF importer, headless, and the report's 3D
+# viewer in headless Chromium. Installs Debian's blender 3.4 and chromium when missing (apt, ~1.5 min, root);
+# `make test` runs the same tests where the clients are installed, else skips them with this hint.
+CLIENT_PACKAGES := blender python3-numpy chromium chromium-driver
 test-clients: setup
-	@command -v blender >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q blender python3-numpy; } || \
-		{ echo "Blender is missing: sudo apt-get install blender python3-numpy (or set DINAR_BLENDER)"; exit 1; }
-	$(PY) -m pytest -q -m clients tests/clients
+	@if ! command -v blender >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(CLIENT_PACKAGES); \
+		else echo "missing clients: sudo apt-get install $(CLIENT_PACKAGES)"; exit 1; fi; fi
+	$(PY) -m pytest -q -m clients
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

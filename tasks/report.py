@@ -1,19 +1,24 @@
-"""``RUNS/report.html``: one row per person with its pictures, stage statuses and errors.
+"""``RUNS/report.html``: one row per person with its pictures, video, 3D view, stage statuses and errors.
 
-Pictures are linked, not copied: the report sits beside the workspaces and refers to their files relatively, so
-the whole runs folder can be moved or served as it is.
+Pictures and videos are linked, not copied: the report sits beside the workspaces and refers to their files
+relatively, so the whole runs folder can be moved or served as it is. The 3D view of each person's GLB is Google's
+``<model-viewer>`` (npm, ``tools/model-viewer``), copied into ``RUNS/report_assets/`` with each GLB as a small
+script (``<person>.glb.js``: a data URL), because browsers refuse ``fetch`` of ``file://`` URLs and the report must
+work opened from the disk, offline. Each person's GLB script loads only when its viewer scrolls into sight.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
+import os
 from pathlib import Path
 from typing import Callable
 
 from tasks.status import person_status, summarize
 from tasks.discover import find_workspaces
-from tasks.workspace import Workspace, atomic_write_text, now_iso
+from tasks.workspace import REPORT_ASSETS, Workspace, atomic_write_text, now_iso
 
 # (label, function of (workspace, frame) -> path). Later stages append their pictures here.
 REPORT_PICTURES: list[tuple[str, Callable[[Workspace, str], Path]]] = [
@@ -32,11 +37,68 @@ PERSON_PICTURES: list[tuple[str, Callable[[Workspace], Path]]] = [
     ("back", lambda ws: ws.renders_dir / "back.png"),
     ("side", lambda ws: ws.renders_dir / "side.png"),
 ]
-# Files linked (not shown) per person.
+# Files linked per person (the video also plays inline, the GLB also turns in the 3D viewer).
 PERSON_LINKS: list[tuple[str, Callable[[Workspace], Path]]] = [
     ("video", lambda ws: ws.renders_dir / "video.mp4"),
     ("glb", lambda ws: ws.avatar_dir / "avatar.glb"),
 ]
+VIEWER_FILE = "model-viewer-umd.min.js"
+DEFAULT_VIEWER = (Path(__file__).resolve().parents[1] / "tools" / "model-viewer" / "node_modules" / "@google"
+                  / "model-viewer" / "dist" / VIEWER_FILE)
+
+
+def viewer_source() -> Path | None:
+    """The ``<model-viewer>`` build the report copies (``$DINAR_MODEL_VIEWER``, else the npm install of
+    ``tools/model-viewer``), or None when it is not installed."""
+    env = os.environ.get("DINAR_MODEL_VIEWER")
+    path = Path(env) if env else DEFAULT_VIEWER
+    return path if path.is_file() else None
+
+
+def _stale(dst: Path, src: Path) -> bool:
+    return not dst.is_file() or dst.stat().st_mtime < src.stat().st_mtime
+
+
+def write_glb_script(glb: Path, person: str, assets: Path) -> Path:
+    """``assets/<person>.glb.js``: the GLB as a data URL in ``window.DINAR_GLB[person]`` (rewritten only when the
+    GLB is newer)."""
+    out = assets / f"{person}.glb.js"
+    if _stale(out, glb):
+        data = base64.b64encode(glb.read_bytes()).decode("ascii")
+        atomic_write_text(out, f"(window.DINAR_GLB = window.DINAR_GLB || {{}})[{json.dumps(person)}] = "
+                               f'"data:model/gltf-binary;base64,{data}";\n')
+    return out
+
+
+_VIEWER_JS = """
+(function () {
+  var views = document.querySelectorAll("model-viewer.viewer3d");
+  function load(mv) {
+    if (mv.dataset.requested) return;
+    mv.dataset.requested = "1";
+    var s = document.createElement("script");
+    s.src = mv.dataset.glb;
+    s.onload = function () { mv.src = (window.DINAR_GLB || {})[mv.dataset.person]; };
+    s.onerror = function () { mv.dataset.error = "the GLB script did not load"; };
+    document.head.appendChild(s);
+  }
+  views.forEach(function (mv) {
+    mv.addEventListener("load", function () {
+      mv.dataset.loaded = "1";
+      mv.dataset.animations = mv.availableAnimations.join(",");
+    });
+    mv.addEventListener("error", function () { mv.dataset.error = "the GLB did not load"; });
+  });
+  if ("IntersectionObserver" in window) {
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.isIntersecting) load(e.target); });
+    }, {rootMargin: "400px"});
+    views.forEach(function (v) { seen.observe(v); });
+  } else {
+    views.forEach(load);
+  }
+})();
+"""
 
 EVALUATION_SECTION = "evaluation.html"
 """An HTML fragment that `dinar eval` writes into the runs folder it made; included at the end of the report."""
@@ -51,6 +113,7 @@ figcaption{font-size:12px;color:#555}.st{font-weight:600}.err{color:#c62828;font
 .warn{color:#ef6c00;font-size:12px;max-width:360px}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;border:1px solid #999}
 .legend,.metrics{font-size:12px;color:#333}.metrics td,.metrics th{padding:2px 6px}
+video,model-viewer{width:220px;height:260px;background:#f4f4f4;display:block}
 """
 
 # The provenance image's colours (dinar_core.texture.inpaint.PROVENANCE_COLOURS) and what they mean; kept here so
@@ -106,7 +169,25 @@ def _fit_metrics(ws: Workspace) -> str:
     return f'<table class="metrics"><tr><th>fit</th>{head}</tr>{"".join(rows)}</table>'
 
 
-def _cell_pictures(ws: Workspace, runs: Path) -> str:
+def _media(ws: Workspace, runs: Path, viewer: bool) -> list[str]:
+    """The inline video and, with the viewer installed, the 3D view of the person's GLB."""
+    parts = []
+    video = ws.renders_dir / "video.mp4"
+    if video.is_file():
+        rel = html.escape(video.relative_to(runs).as_posix())
+        parts.append(f'<figure><video src="{rel}" controls muted loop playsinline preload="metadata"></video>'
+                     f"<figcaption>video</figcaption></figure>")
+    glb = ws.avatar_dir / "avatar.glb"
+    if viewer and glb.is_file():
+        script = write_glb_script(glb, ws.person, runs / REPORT_ASSETS)
+        parts.append(f'<figure><model-viewer class="viewer3d" data-person="{html.escape(ws.person)}" '
+                     f'data-glb="{html.escape(script.relative_to(runs).as_posix())}" camera-controls autoplay '
+                     f'alt="{html.escape(ws.person)} in 3D"></model-viewer><figcaption>3D: drag to turn'
+                     f"</figcaption></figure>")
+    return parts
+
+
+def _cell_pictures(ws: Workspace, runs: Path, viewer: bool = False) -> str:
     parts = []
     for frame in ws.frames()[:4]:
         for label, where in REPORT_PICTURES:
@@ -123,6 +204,7 @@ def _cell_pictures(ws: Workspace, runs: Path) -> str:
                          f'alt="{label}"></a><figcaption>{label}</figcaption></figure>')
             if label == "provenance":
                 parts.append(_legend(ws))
+    parts += _media(ws, runs, viewer)
     parts.append(_fit_metrics(ws))
     links = []
     for label, where in PERSON_LINKS:
@@ -141,6 +223,16 @@ def write_report(runs: Path) -> Path:
     statuses = [person_status(ws) for ws in workspaces]
     summary = summarize(statuses)
     stage_cols = list(statuses[0]["stages"]) if statuses else []
+    viewer = viewer_source()
+    viewer_html = ('<p class="warn">No 3D viewer: `make setup` installs it (npm, tools/model-viewer).</p>'
+                   if viewer is None else "")
+    if viewer is not None and any((ws.avatar_dir / "avatar.glb").is_file() for ws in workspaces):
+        copy = runs / REPORT_ASSETS / VIEWER_FILE
+        if _stale(copy, viewer) or copy.stat().st_size != viewer.stat().st_size:
+            atomic_write_text(copy, viewer.read_text("utf-8"))
+        viewer_html = (f'<script src="{REPORT_ASSETS}/{VIEWER_FILE}"></script><script>{_VIEWER_JS}</script>')
+    else:
+        viewer = None
     rows = []
     for ws, st in zip(workspaces, statuses):
         cells = []
@@ -155,7 +247,7 @@ def write_report(runs: Path) -> Path:
             for w in rec.get("warnings") or []:
                 text += f'<div class="warn">{html.escape(w)}</div>'
             cells.append(f"<td>{text}</td>")
-        rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{_cell_pictures(ws, runs)}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{_cell_pictures(ws, runs, viewer is not None)}</td>{''.join(cells)}</tr>")
     head = "".join(f"<th>{html.escape(s)}</th>" for s in stage_cols)
     # `dinar eval` writes its results as a section beside the workspaces it made (tasks/eval_report.py).
     section = runs / EVALUATION_SECTION
@@ -164,7 +256,8 @@ def write_report(runs: Path) -> Path:
             f"<style>{_STYLE}</style></head><body><h1>dinar-pipeline report</h1>"
             f"<p>{summary['persons']} persons: {summary['complete']} complete, {summary['with_failures']} with a "
             f"failure, {summary['blocked']} blocked. Written {now_iso()}.</p>"
-            f"<table><tr><th>person</th><th>pictures</th>{head}</tr>{''.join(rows)}</table>{evaluation}</body></html>\n")
+            f"<table><tr><th>person</th><th>pictures</th>{head}</tr>{''.join(rows)}</table>{evaluation}"
+            f"{viewer_html}</body></html>\n")
     out = runs / "report.html"
     runs.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, body)

@@ -26,7 +26,9 @@ CONFIG = "config.yaml"
 
 LOCK = ".dinar.lock"
 REPORT = "report.html"
-RESERVED_NAMES = frozenset({REPORT, LOCK, MANIFEST, CONFIG, MANIFEST + ".corrupt"})
+REPORT_ASSETS = "report_assets"
+"""The report's own files beside it (its 3D viewer, each GLB as a script): ``tasks/report.py``."""
+RESERVED_NAMES = frozenset({REPORT, REPORT_ASSETS, LOCK, MANIFEST, CONFIG, MANIFEST + ".corrupt"})
 """Names the runs folder itself uses (case-insensitively): never person ids."""
 MAX_ID_BYTES = 100
 """A person or frame id is at most this many bytes of UTF-8: file names built from it (``<id>_keypoints.json``, a
