@@ -69,7 +69,7 @@ def _person_config(ws, config: Optional[Path], set_: list[str]):
 @command(catch=(Exception,))  # any error of the render stage: named, no traceback
 def animate(
     person: Path = typer.Argument(..., help="One person's workspace, RUNS/<person>."),
-    motion: str = typer.Option("turntable", help="turntable | walk | wave | rest, or a DINAR .pkl / AMASS .npz."),
+    motion: str = typer.Option("turntable", help="turntable | walk | wave | idle | rest, or a DINAR .pkl / AMASS .npz."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Video file (default RUNS/<person>/renders/"
                                        "<motion>.mp4)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
@@ -93,7 +93,10 @@ def export_cmd(
     glb: bool = typer.Option(True, "--glb/--no-glb", help="Write a skinned, textured GLB."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="GLB file (default RUNS/<person>/avatar/"
                                        "avatar.glb)."),
-    motion: Optional[str] = typer.Option(None, help="Animation to include (default render.motion)."),
+    motion: Optional[str] = typer.Option(None, help="One more clip beside export.clips: a built-in motion or a "
+                                                    "DINAR .pkl / AMASS .npz, retargeted onto the rig."),
+    clip: Optional[str] = typer.Option(None, help="The name of the --motion clip (default: the motion's name or "
+                                                  "its file's stem)."),
     no_animation: bool = typer.Option(False, "--no-animation", help="Only the rest-pose mesh and its skeleton."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override one value (repeatable)."),
@@ -106,14 +109,14 @@ def export_cmd(
         raise typer.Exit(2)
     ws = _person(person)
     cfg = _person_config(ws, config, set_)
-    result = export_avatar(ws, cfg, out=out, motion=motion, animate=False if no_animation else None)
+    result = export_avatar(ws, cfg, out=out, motion=motion, animate=False if no_animation else None, clip=clip)
     i = result.info
     for w in result.warnings:
         console.print(f"[yellow]{esc(w)}[/yellow]")
     val = "" if result.validation is None else (f", validator: {result.validation['errors']} errors, "
                                                  f"{result.validation['warnings']} warnings")
     out_console.print(f"{esc(str(result.path))} ({i.num_vertices} vertices, {i.num_joints} joints, "
-                      f"{i.num_animations} animation(s){val})")
+                      f"{i.num_animations} clip(s): {', '.join(i.animation_names) or '-'}{val})")
 
 
 @command("fit-check")

@@ -174,7 +174,10 @@ class ExportConfig:
 
     glb: bool = True
     animation: bool = True
-    """Add the render motion (``render.motion``) as a glTF animation (both bodies)."""
+    """Add the clips (``clips``) as named glTF animations (both bodies); false: the rest-pose mesh and skeleton."""
+    clips: list[str] = field(default_factory=lambda: ["walk", "wave", "idle", "turntable"])
+    """The clips, each a built-in motion or a motion file (DINAR .pkl, AMASS .npz) named by its stem, each
+    ``render.seconds`` long at ``render.fps`` (a file: its own length). Empty: the render motion alone."""
     validate: bool = True
     """Run Khronos' glTF validator when installed (``dinar_core.export.gltf_validator``); errors fail the stage."""
 

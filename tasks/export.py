@@ -1,12 +1,13 @@
 """Stage `export`: ``avatar/avatar.glb``, the avatar as a skinned, textured glTF asset.
 
 The mesh is the fitted body's shape in its rest (bind) pose, in SMPL-X's canonical frame (y up, facing +z, metres:
-glTF's frame), with the avatar's texture, the model's skeleton and skinning weights. For the SMPL-X body the render
-motion (``render.motion``) is added as an animation; its PCA hands are expanded with the model's own hand
+glTF's frame), with the avatar's texture, the model's skeleton and skinning weights, and the clips of
+``export.clips`` (walk, wave, idle, turntable by default; motion files too) as named animations. For the SMPL-X
+body a clip's PCA hands are expanded with the model's own hand
 components and mean (DINAR builds SMPL-X with 6 PCA components and ``flat_hand_mean=False``). Anny's bones carry
 their own orientations and it skins from a bind pose that is not its all-zero pose: the GLB holds Anny's bind mesh,
 the bind bone frames (inverse bind matrices), nodes showing the fitted shape in the zero pose, and an animation of
-every bone's local rotation sampled from the model's own posed bone frames, so a viewer's skinning reproduces
+per clip every bone's local rotation sampled from the model's own posed bone frames, so a viewer's skinning reproduces
 Anny's (up to the four-weights-per-vertex limit of glTF).
 
 The file is read back (``read_glb_info``) and, when Khronos' validator is installed, validated: its error and
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dinar_core.errors import DinarError
+from dinar_core.errors import DinarError, MotionError
 from dinar_core.export.glb import (GLBAnimation, GLBInfo, SkinnedMesh, local_transforms, read_glb_info,
                                    write_glb)
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
@@ -134,9 +135,25 @@ class ExportResult:
     warnings: list[str]
 
 
+def clip_specs(cfg: PipelineConfig, motion: str | None = None, clip: str | None = None) -> list[tuple[str, str]]:
+    """(motion spec, clip name) of each clip to export: ``export.clips`` (or the render motion when empty), then
+    `motion` named `clip`. A motion file's clip is named by its stem; a name given twice is a MotionError."""
+    name_of = lambda spec: spec if spec in BUILTIN_MOTIONS else Path(spec).expanduser().stem  # noqa: E731
+    specs = [(spec, name_of(spec)) for spec in (cfg.export.clips or [cfg.render.motion])]
+    if motion is not None:
+        specs.append((motion, clip or name_of(motion)))
+    names = [name for _, name in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise MotionError(f"clip names given twice: {', '.join(twice)}",
+                          fix="name the extra clip with --clip NAME, or drop it from export.clips")
+    return specs
+
+
 def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, motion: str | None = None,
-                  animate: bool | None = None) -> ExportResult:
-    """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``), read it back and validate it."""
+                  animate: bool | None = None, clip: str | None = None) -> ExportResult:
+    """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``) with its clips (`clip_specs`),
+    read it back and validate it."""
     avatar = load_avatar(ws, cfg)
     texture, body, layout, fit = avatar.texture, avatar.body, avatar.layout, avatar.fit
     skeleton, frames = None, {}
@@ -155,15 +172,15 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
         layout.uv.cpu().numpy(), layout.uv_faces.cpu().numpy(), layout.vertex_index.cpu().numpy(), texture=texture,
         joint_names=tuple(m.joint_names), name=ws.person, **frames)
     warnings = []
-    animation = None
+    clips = []
     if cfg.export.animation if animate is None else animate:
-        if body.kind == "smplx":
-            animation = smplx_animation(body, fit, cfg, motion or cfg.render.motion)
-        else:
-            animation = anny_animation(body, fit, cfg, motion or cfg.render.motion, skeleton)
+        for spec, name in clip_specs(cfg, motion, clip):
+            anim = (smplx_animation(body, fit, cfg, spec) if body.kind == "smplx"
+                    else anny_animation(body, fit, cfg, spec, skeleton))
+            clips.append(replace(anim, name=name))
     path = Path(out) if out is not None else ws.avatar_dir / "avatar.glb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = write_glb(path, mesh, animation)
+    written = write_glb(path, mesh, clips)
     info = read_glb_info(path)
     if (info.num_vertices, info.num_joints, info.num_faces) != (written.num_vertices, written.num_joints,
                                                                 written.num_faces):
@@ -187,9 +204,10 @@ def export_inputs(ws: Workspace, cfg: PipelineConfig) -> list[Path]:
     if cfg.avatar.mode == "neural":
         return [avatar_json_path(ws)]
     inputs = [texture_path(ws), avatar_json_path(ws)] + body_inputs(ws, cfg)
-    spec = cfg.render.motion
-    if cfg.export.animation and spec not in BUILTIN_MOTIONS and Path(spec).expanduser().is_file():
-        inputs.append(Path(spec).expanduser())
+    if cfg.export.animation:
+        for spec in cfg.export.clips or [cfg.render.motion]:
+            if spec not in BUILTIN_MOTIONS and Path(spec).expanduser().is_file():
+                inputs.append(Path(spec).expanduser())
     return inputs
 
 
@@ -209,8 +227,9 @@ def export(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     return StageOutput(outputs=[r.path], warnings=r.warnings,
                        info={"glb": ws.rel(r.path), "vertices": i.num_vertices, "faces": i.num_faces,
                              "joints": i.num_joints, "animations": i.num_animations, "keyframes": i.num_keyframes,
+                             "clips": list(i.animation_names),
                              "bytes": i.size_bytes, "validation": r.validation})
 
 
-STAGE = Stage(name="export", version="2", after=("avatar",), sections=("body", "avatar", "render", "export"),
+STAGE = Stage(name="export", version="3", after=("avatar",), sections=("body", "avatar", "render", "export"),
               inputs=export_inputs, run=export, tools=("torch", "pygltflib"))

@@ -22,7 +22,7 @@ from dinar_core.motion.procedural import Skeleton
 from tasks.artifacts import FitFrame
 from tasks.bodies import LoadedBody
 
-BUILTIN_MOTIONS = ("turntable", "walk", "wave", "rest")
+BUILTIN_MOTIONS = ("turntable", "walk", "wave", "idle", "rest")
 UPRIGHT = np.array([np.pi, 0.0, 0.0])
 """Axis-angle from SMPL-X's canonical frame (y up, facing +z) to DINAR's camera frame (y down, facing the camera);
 its own inverse."""
@@ -57,7 +57,7 @@ def resolve_motion(spec: str, body: LoadedBody, fit: FitFrame, fps: float, secon
         path = Path(spec).expanduser()
         if not path.is_file():
             raise MotionError(f"motion {spec!r} is neither a built-in motion ({', '.join(BUILTIN_MOTIONS)}) nor an "
-                              "existing file", fix="give turntable, walk, wave, rest or a DINAR .pkl / AMASS .npz")
+                              "existing file", fix="give turntable, walk, wave, idle, rest or a DINAR .pkl / AMASS .npz")
         model = "SMPL-X" if body.kind == "smplx" else "Anny"
         motion = load_motion(path, num_body_joints=skeleton.num_joints) if body.kind == "smplx" else \
             load_motion(path).check_body_joints(skeleton.num_joints, model)

@@ -11,8 +11,9 @@ What is written (one buffer, one mesh, one skin):
   may give the nodes another pose to show when nothing plays (``display_joints`` / ``display_rotations``: Anny's
   all-zero pose differs from the pose it skins from);
 - a skin whose inverse bind matrices invert each joint's bind-pose world transform;
-- optionally one animation: per-joint local rotation channels (unit quaternions, LINEAR) and a root translation
-  channel.
+- optionally named animations (clips: walk, wave, a user's motion...), each with per-joint local rotation channels
+  (unit quaternions, LINEAR) and a root translation channel; Blender imports each as an action, three.js and
+  ``<model-viewer>`` list them by name.
 
 Frames: glTF is y up, the front of an asset faces +z, metres; SMPL-X's canonical frame is the same, so pass the
 model's canonical rest vertices (not DINAR's camera frame, which is y down). UVs here are v down (texture row follows
@@ -27,6 +28,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -176,7 +178,7 @@ class GLBAnimation:
 @dataclass
 class GLBInfo:
     """What a GLB holds. path; size_bytes; num_vertices; num_faces; num_joints; num_animations; num_keyframes
-    (of the first animation, 0 without); texture_size (W, H) or None."""
+    (of the first animation, 0 without); texture_size (W, H) or None; animation_names (the clips, in order)."""
 
     path: Path
     size_bytes: int
@@ -186,6 +188,7 @@ class GLBInfo:
     num_animations: int
     num_keyframes: int
     texture_size: tuple[int, int] | None
+    animation_names: tuple[str, ...] = ()
 
 
 def _float_array(name: str, value, shape: tuple, ndim: int = 2) -> np.ndarray:
@@ -326,12 +329,25 @@ class _BufferBuilder:
         return len(self.gltf.accessors) - 1
 
 
-def build_glb(mesh: SkinnedMesh, animation: GLBAnimation | None = None) -> bytes:
-    """The GLB file's bytes for ``mesh`` (and ``animation``); see the module docstring."""
+def _clips(animation) -> list[GLBAnimation]:
+    """None, one GLBAnimation or a sequence of them -> a list; names must differ (a viewer picks clips by name)."""
+    clips = [] if animation is None else [animation] if isinstance(animation, GLBAnimation) else list(animation)
+    names = [c.name for c in clips]
+    if len(set(names)) != len(names):
+        raise ValueError(f"animation names must be unique, got {names}")
+    return clips
+
+
+def build_glb(mesh: SkinnedMesh, animation: GLBAnimation | Sequence[GLBAnimation] | None = None) -> bytes:
+    """The GLB file's bytes for ``mesh`` and its clips (``animation``: one, several with distinct names, or
+    None); see the module docstring."""
     import pygltflib as g
 
-    if animation is not None and animation.rotations.shape[1] != mesh.num_joints:
-        raise ValueError(f"animation has {animation.rotations.shape[1]} joints, the skeleton {mesh.num_joints}")
+    clips = _clips(animation)
+    for clip in clips:
+        if clip.rotations.shape[1] != mesh.num_joints:
+            raise ValueError(f"animation {clip.name!r} has {clip.rotations.shape[1]} joints, the skeleton "
+                             f"{mesh.num_joints}")
     gltf = g.GLTF2(asset=g.Asset(version="2.0", generator="dinar-pipeline"))
     buf = _BufferBuilder(gltf)
     nj = mesh.num_joints
@@ -393,8 +409,8 @@ def build_glb(mesh: SkinnedMesh, animation: GLBAnimation | None = None) -> bytes
     gltf.scenes.append(g.Scene(name="scene", nodes=roots + [nj]))
     gltf.scene = 0
 
-    # -- animation ------------------------------------------------------------------------------------------------
-    if animation is not None:
+    # -- animations -----------------------------------------------------------------------------------------------
+    for animation in clips:
         t = animation.rotations.shape[0]
         times = buf.accessor((np.arange(t) / animation.fps).astype(np.float32), _FLOAT, g.SCALAR, minmax=True)
         quats = axis_angle_to_quat(animation.rotations.astype(np.float64)).astype(np.float32)  # (T, J, 4) xyzw
@@ -421,17 +437,20 @@ def build_glb(mesh: SkinnedMesh, animation: GLBAnimation | None = None) -> bytes
     return b"".join(gltf.save_to_bytes())
 
 
-def write_glb(path: str | Path, mesh: SkinnedMesh, animation: GLBAnimation | None = None) -> GLBInfo:
-    """Write ``mesh`` (and ``animation``) as a GLB at ``path`` (atomically) and return what it holds."""
-    data = build_glb(mesh, animation)
+def write_glb(path: str | Path, mesh: SkinnedMesh,
+              animation: GLBAnimation | Sequence[GLBAnimation] | None = None) -> GLBInfo:
+    """Write ``mesh`` (and its clips, ``animation``) as a GLB at ``path`` (atomically) and return what it holds."""
+    clips = _clips(animation)
+    data = build_glb(mesh, clips)
     path = Path(path)
     with atomic_target(path) as tmp:
         tmp.write_bytes(data)
     tex = None if mesh.texture is None else (int(mesh.texture.shape[1]), int(mesh.texture.shape[0]))
     return GLBInfo(path=path, size_bytes=len(data), num_vertices=int(mesh.vertices.shape[0]),
                    num_faces=int(mesh.faces.shape[0]), num_joints=mesh.num_joints,
-                   num_animations=int(animation is not None),
-                   num_keyframes=0 if animation is None else int(animation.rotations.shape[0]), texture_size=tex)
+                   num_animations=len(clips),
+                   num_keyframes=int(clips[0].rotations.shape[0]) if clips else 0, texture_size=tex,
+                   animation_names=tuple(c.name for c in clips))
 
 
 def read_glb_info(path: str | Path) -> GLBInfo:
@@ -455,4 +474,4 @@ def read_glb_info(path: str | Path) -> GLBInfo:
             tex = image.size
     return GLBInfo(path=path, size_bytes=path.stat().st_size, num_vertices=num_vertices, num_faces=num_faces,
                    num_joints=num_joints, num_animations=len(gltf.animations), num_keyframes=keyframes,
-                   texture_size=tex)
+                   texture_size=tex, animation_names=tuple(a.name or "" for a in gltf.animations))

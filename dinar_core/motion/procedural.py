@@ -31,7 +31,7 @@ import numpy as np
 from dinar_core.motion.motion import NUM_SMPLX_BODY_JOINTS, SMPLX_BODY_JOINTS, Motion
 from dinar_core.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
-MotionName = Literal["turntable", "walk", "wave", "rest"]
+MotionName = Literal["turntable", "walk", "wave", "idle", "rest"]
 
 ANNY_ALIASES: dict[str, tuple[str, ...]] = {
     "left_hip": ("upperleg01.L",), "right_hip": ("upperleg01.R",),
@@ -257,10 +257,36 @@ def wave(num_frames: int = 120, fps: float = 30.0, side: Literal["left", "right"
     return Motion(np.zeros((num_frames, 3)), pose, fps, source="wave")
 
 
+def idle(num_frames: int = 120, fps: float = 30.0, breath_seconds: float = 4.0, arm_lowering: float = 1.25,
+         skeleton: Skeleton | int = SMPLX_SKELETON) -> Motion:
+    """Standing at ease: arms lowered ``arm_lowering`` rad below the horizontal with the elbows a little bent, a
+    breath every ``breath_seconds`` (the spine straightens 0.03 rad, the shoulders lift 0.04 rad), the weight
+    shifting from foot to foot once per two breaths (hips +-0.03 rad about z, the pelvis 1 cm to the side). Loops
+    when the clip lasts a whole number of two-breath cycles."""
+    sk = _as_skeleton(skeleton)
+    _require(sk, ("left_shoulder", "right_shoulder", "left_hip", "right_hip"), "idle")
+    t = _times(num_frames, fps)
+    breath = 0.5 - 0.5 * np.cos(2 * np.pi * t / breath_seconds)  # 0 exhaled .. 1 inhaled
+    sway = np.sin(np.pi * t / breath_seconds)  # one weight shift and back per two breaths
+    lower = arm_lowering - sk.rest_arm_angle
+    rot = {
+        "left_shoulder": _rot("z", -lower + 0.04 * breath), "right_shoulder": _rot("z", lower - 0.04 * breath),
+        "left_elbow": _rot("y", np.full_like(t, -0.15)), "right_elbow": _rot("y", np.full_like(t, 0.15)),
+        "left_hip": _rot("z", 0.03 * sway), "right_hip": _rot("z", 0.03 * sway),
+    }
+    for name in ("spine1", "spine2", "spine3"):
+        rot[name] = _rot("x", -0.01 * breath)
+    pose = _pose_from_semantic(sk, rot, num_frames)
+    transl = np.zeros((num_frames, 3))
+    transl[:, 0] = 0.01 * sway
+    return Motion(np.zeros((num_frames, 3)), pose, fps, transl=transl, source="idle")
+
+
 def procedural_motion(name: MotionName, num_frames: int, fps: float = 30.0,
                       skeleton: Skeleton | int = SMPLX_SKELETON, **options) -> Motion:
-    """The built-in motion called ``name`` ('turntable' | 'walk' | 'wave' | 'rest'), for config and CLI use."""
-    generators = {"turntable": turntable, "walk": walk, "wave": wave, "rest": rest}
+    """The built-in motion called ``name`` ('turntable' | 'walk' | 'wave' | 'idle' | 'rest'), for config and CLI
+    use."""
+    generators = {"turntable": turntable, "walk": walk, "wave": wave, "idle": idle, "rest": rest}
     if name not in generators:
         raise ValueError(f"unknown built-in motion {name!r}; choose one of {sorted(generators)}")
     return generators[name](num_frames=num_frames, fps=fps, skeleton=skeleton, **options)

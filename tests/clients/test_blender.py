@@ -62,3 +62,18 @@ def test_a_broken_file_and_a_missing_blender_are_named_errors(tmp_path, monkeypa
     monkeypatch.setenv("DINAR_BLENDER", str(tmp_path / "no-blender"))
     with pytest.raises(BlenderError, match="Blender not found -- fix: apt-get install blender"):
         probe_glb(bad)
+
+
+def test_every_clip_is_an_action_in_blender(tmp_path):
+    from dinar_core.export.glb import GLBAnimation, SkinnedMesh, write_glb
+    from tests.unit.test_export_glb import cylinder
+
+    v, f, w, p, rest, uv = cylinder()
+    bend = np.zeros((5, 3, 3))
+    bend[:, 1, 2] = np.linspace(0, np.pi / 2, 5)
+    path = tmp_path / "clips.glb"
+    write_glb(path, SkinnedMesh(v, f, w, p, rest, ("hip", "knee", "ankle"), uv=uv),
+              [GLBAnimation(bend, 24.0, name="bend"), GLBAnimation(-bend[:3], 10.0, name="unbend"),
+               GLBAnimation(np.zeros((2, 3, 3)), 10.0, name="idle")])
+    got = probe_glb(path)
+    assert sorted(a["name"].rsplit("_", 2)[0] for a in got.actions) == ["bend", "idle", "unbend"], got.actions

@@ -210,7 +210,8 @@ def test_export_writes_a_valid_skinned_glb(built):
     info = read_glb_info(glb)
     U = np.load(cfg.body.uv_assets + "/uv.npy").shape[0]
     assert info.num_vertices == U and info.num_joints == 55 and info.num_faces == 20908
-    assert info.texture_size == (TEX, TEX) and info.num_animations == 1 and info.num_keyframes == 5
+    assert info.texture_size == (TEX, TEX) and info.num_keyframes == 5
+    assert info.animation_names == ("walk", "wave", "idle", "turntable")  # export.clips, each 1 s at 5 fps
     rec = ws.stage_record("export")["info"]
     if find_validator() is not None:
         report = validate_gltf(glb)
@@ -254,6 +255,13 @@ def test_cli_animate_and_export(built, tmp_path):
     res = CliRunner().invoke(app, ["export", str(ws.root), "--glb", "--out", str(glb)])
     assert res.exit_code == 0, res.output
     assert read_glb_info(glb).num_joints == 55
+    # one more clip, named (a motion file's clip is named by its stem unless --clip says otherwise)
+    res = CliRunner().invoke(app, ["export", str(ws.root), "--out", str(glb), "--motion", "rest", "--clip", "stand"])
+    assert res.exit_code == 0, res.output
+    assert read_glb_info(glb).animation_names == ("walk", "wave", "idle", "turntable", "stand")
+    assert "5 clip(s): walk, wave, idle, turntable, stand" in res.output
+    res = CliRunner().invoke(app, ["export", str(ws.root), "--out", str(glb), "--motion", "walk"])
+    assert res.exit_code != 0 and "clip names given twice: walk" in res.output
     res = CliRunner().invoke(app, ["animate", str(ws.root), "--motion", str(tmp_path / "none.pkl")])
     assert res.exit_code != 0 and "MotionError" in res.output
 
@@ -353,8 +361,8 @@ def test_anny_avatar_render_export(tmp_path):
     assert read_video_info(ws.renders_dir / "video.mp4").num_frames == 5
     info = read_glb_info(ws.avatar_dir / "avatar.glb")
     assert info.num_joints == body.num_joints and info.num_vertices == body.uv_layout.uv.shape[0]
-    assert info.num_animations == 1 and info.num_keyframes == 5  # the walk (tests/tasks/test_export_anny_glb.py
-    # checks that it skins like the model)
+    assert info.animation_names == ("walk", "wave", "idle", "turntable") and info.num_keyframes == 5  # (the walk:
+    # tests/tasks/test_export_anny_glb.py checks that it skins like the model)
     assert not any("NoAnimation" in w for w in ws.stage_record("export")["warnings"])
     # a SMPL-X motion file does not fit Anny's rig: MotionError naming the joint counts
     smplx_motion = _bad_motion(tmp_path / "smplx.pkl", "empty")

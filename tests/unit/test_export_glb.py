@@ -228,5 +228,29 @@ def test_bad_meshes_raise():
         SkinnedMesh(v, f + 100, w, p, rest)
     with pytest.raises(ValueError, match="needs per-vertex uv"):
         SkinnedMesh(v, f, w, p, rest, texture=_texture())
-    with pytest.raises(ValueError, match="animation has 2 joints"):
+    with pytest.raises(ValueError, match="animation 'motion' has 2 joints"):
         build_glb(SkinnedMesh(v, f, w, p, rest), GLBAnimation(np.zeros((3, 2, 3)), 30.0))
+    with pytest.raises(ValueError, match="names must be unique"):
+        build_glb(SkinnedMesh(v, f, w, p, rest), [GLBAnimation(np.zeros((3, 3, 3)), 30.0)] * 2)
+
+
+def test_several_named_clips_in_one_file(tmp_path):
+    """Each clip is its own glTF animation with its name, frames and rate; each skins as written."""
+    v, f, w, p, rest, uv = cylinder()
+    bend = np.zeros((5, 3, 3))
+    bend[:, 1, 2] = np.linspace(0, np.pi / 2, 5)
+    twist = np.zeros((3, 3, 3))
+    twist[:, 0, 1] = np.linspace(0, np.pi, 3)
+    path = tmp_path / "clips.glb"
+    info = write_glb(path, SkinnedMesh(v, f, w, p, rest, uv=uv), [GLBAnimation(bend, 24.0, name="bend"),
+                                                                  GLBAnimation(twist, 10.0, name="twist")])
+    back = read_glb_info(path)
+    assert info.animation_names == back.animation_names == ("bend", "twist") and back.num_animations == 2
+    gltf = pygltflib.GLTF2().load_binary(str(path))
+    times = [accessor(gltf, a.samplers[0].input)[:, 0] for a in gltf.animations]
+    np.testing.assert_allclose(times[0], np.arange(5) / 24.0, atol=1e-7)
+    np.testing.assert_allclose(times[1], np.arange(3) / 10.0, atol=1e-7)
+    q = accessor(gltf, gltf.animations[1].samplers[0].output)  # joint 0 of twist: about y by 0, pi/2, pi
+    np.testing.assert_allclose(quat_to_matrix(q.astype(np.float64)), axis_angle_to_matrix(twist[:, 0]), atol=1e-5)
+    report = validate_gltf(path) if find_validator() is not None else None
+    assert report is None or report.errors == 0, report.summary("error")

@@ -118,3 +118,19 @@ def test_anny_skeleton_from_names_frame_and_rest_arms():
     # the A-pose arms are lowered less, to the same final angle
     lowered = a_pose[0, names.index("upperarm01.L")] @ frame.T
     assert abs(lowered[2]) == pytest.approx(1.25 - np.pi / 4, abs=1e-3) and abs(t_pose[0, J["left_shoulder"], 2]) > 1.2
+
+
+def test_idle_stands_at_ease_breathes_and_loops():
+    from dinar_core.motion.procedural import idle
+
+    fps, breath = 30.0, 4.0
+    m = idle(num_frames=int(2 * breath * fps) + 1, fps=fps, breath_seconds=breath)
+    for frame in (0, 60, 120):  # the arms hang down at every time
+        assert (_chain(m, ARM["left"], frame) @ LEFT)[1] < -0.8
+        assert (_chain(m, ARM["right"], frame) @ RIGHT)[1] < -0.8
+    shoulder = m.body_joint_rotations()[:, J["left_shoulder"], 2]
+    assert 0.03 < np.ptp(shoulder) < 0.05  # the breath lifts the shoulders ~0.04 rad
+    np.testing.assert_allclose(m.body_pose[-1], m.body_pose[0], atol=1e-6)  # two breaths: one loop
+    np.testing.assert_allclose(m.transl[-1], m.transl[0], atol=1e-6)
+    assert 0.015 < np.ptp(m.transl[:, 0]) < 0.025 and np.abs(m.transl[:, 1:]).max() == 0  # the weight shifts
+    assert procedural_motion("idle", 10, 30.0).source == "idle"
