@@ -17,7 +17,8 @@ import torch
 from dinar_core.body import AnnyParams
 from dinar_core.body.smplx_model import SMPLXParams
 from dinar_core.errors import MotionError
-from dinar_core.motion import SMPLX_SKELETON, Motion, anny_skeleton, load_motion, procedural_motion, resample
+from dinar_core.motion import (NUM_SMPLX_BODY_JOINTS, SMPLX_SKELETON, Motion, anny_skeleton, load_motion,
+                               procedural_motion, resample, retarget_smplx)
 from dinar_core.motion.procedural import Skeleton
 from tasks.artifacts import FitFrame
 from tasks.bodies import LoadedBody
@@ -58,9 +59,13 @@ def resolve_motion(spec: str, body: LoadedBody, fit: FitFrame, fps: float, secon
         if not path.is_file():
             raise MotionError(f"motion {spec!r} is neither a built-in motion ({', '.join(BUILTIN_MOTIONS)}) nor an "
                               "existing file", fix="give turntable, walk, wave, idle, rest or a DINAR .pkl / AMASS .npz")
-        model = "SMPL-X" if body.kind == "smplx" else "Anny"
-        motion = load_motion(path, num_body_joints=skeleton.num_joints) if body.kind == "smplx" else \
-            load_motion(path).check_body_joints(skeleton.num_joints, model)
+        if body.kind == "smplx":
+            motion = load_motion(path, num_body_joints=skeleton.num_joints)
+        else:  # a motion of Anny's own rig as it is; a SMPL-X motion (AMASS, DINAR) retargeted onto it
+            motion = load_motion(path, num_body_joints=None)
+            if motion.num_body_joints == NUM_SMPLX_BODY_JOINTS and skeleton.num_joints != NUM_SMPLX_BODY_JOINTS:
+                motion = retarget_smplx(motion, skeleton)
+            motion.check_body_joints(skeleton.num_joints, "Anny")
         motion = resample(motion, fps)
         in_camera = path.suffix.lower() in (".pkl", ".pickle")
     if in_camera != (frame == "camera"):

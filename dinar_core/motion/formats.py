@@ -48,13 +48,14 @@ _AMASS_LAYOUTS: dict[int, tuple[str, dict[str, slice | None]]] = {
 Z_UP_TO_Y_UP = np.array([-np.pi / 2, 0.0, 0.0])
 
 
-def load_motion(path: str | Path, fps: float | None = None, num_body_joints: int = NUM_SMPLX_BODY_JOINTS,
+def load_motion(path: str | Path, fps: float | None = None, num_body_joints: int | None = NUM_SMPLX_BODY_JOINTS,
                 amass_up: Literal["z", "y"] = "z") -> Motion:
     """Load a motion file by its extension: ``.pkl``/``.pickle`` (DINAR) or ``.npz`` (AMASS).
 
     fps: frame rate for DINAR pickles (default 30, as DINAR renders them); for AMASS only used when the file has no
         frame rate of its own.
-    num_body_joints: the body model's non-root joint count; a motion with another count raises MotionError.
+    num_body_joints: the body model's non-root joint count; a motion with another count raises MotionError
+        (None: any count, for a caller that retargets).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -65,7 +66,7 @@ def load_motion(path: str | Path, fps: float | None = None, num_body_joints: int
     else:
         raise MotionError(f"motion file {path} has an unknown format ({suffix or 'no extension'})",
                           fix="give DINAR's animation pickle (.pkl/.pickle) or an AMASS-style .npz")
-    return motion.check_body_joints(num_body_joints)
+    return motion if num_body_joints is None else motion.check_body_joints(num_body_joints)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -282,6 +282,26 @@ def idle(num_frames: int = 120, fps: float = 30.0, breath_seconds: float = 4.0, 
     return Motion(np.zeros((num_frames, 3)), pose, fps, transl=transl, source="idle")
 
 
+def retarget_smplx(motion: Motion, skeleton: Skeleton) -> Motion:
+    """A SMPL-X body motion (21 body joints: an AMASS file, a DINAR pickle) onto another rig (`skeleton`, e.g.
+    `anny_skeleton`): each SMPL-X joint's local rotation is a rotation about canonical axes (SMPL-X's bind
+    orientations are identity), so it is the semantic rotation the generators give, and goes through the same
+    aliases and rest frames; the upper arms first undo the rig's rest angle (an A-pose arm hangs
+    ``rest_arm_angle`` below SMPL-X's T-pose). The root's orientation and translation are kept; hands, jaw and
+    eyes (no aliases) are dropped. Joints the rig does not map stay at rest."""
+    motion.check_body_joints(NUM_SMPLX_BODY_JOINTS, "SMPL-X")
+    T = motion.num_frames
+    local = axis_angle_to_matrix(motion.body_joint_rotations())  # (T, 21, 3, 3)
+    rot = {name: local[:, j] for j, name in enumerate(SMPLX_BODY_JOINTS)}
+    raise_by = np.full(T, skeleton.rest_arm_angle)
+    rot["left_shoulder"] = rot["left_shoulder"] @ _rot("z", raise_by)  # from the rig's A-pose to the T-pose first
+    rot["right_shoulder"] = rot["right_shoulder"] @ _rot("z", -raise_by)
+    pose = _pose_from_semantic(skeleton, rot, T)
+    return Motion(motion.global_orient.copy(), pose, motion.fps,
+                  transl=None if motion.transl is None else motion.transl.copy(),
+                  source=f"{motion.source} (retargeted onto {skeleton.name})")
+
+
 def procedural_motion(name: MotionName, num_frames: int, fps: float = 30.0,
                       skeleton: Skeleton | int = SMPLX_SKELETON, **options) -> Motion:
     """The built-in motion called ``name`` ('turntable' | 'walk' | 'wave' | 'idle' | 'rest'), for config and CLI

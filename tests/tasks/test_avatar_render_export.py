@@ -364,9 +364,17 @@ def test_anny_avatar_render_export(tmp_path):
     assert info.animation_names == ("walk", "wave", "idle", "turntable") and info.num_keyframes == 5  # (the walk:
     # tests/tasks/test_export_anny_glb.py checks that it skins like the model)
     assert not any("NoAnimation" in w for w in ws.stage_record("export")["warnings"])
-    # a SMPL-X motion file does not fit Anny's rig: MotionError naming the joint counts
-    smplx_motion = _bad_motion(tmp_path / "smplx.pkl", "empty")
-    frames = {"body_pose": np.zeros((1, 63), np.float32), "global_orient": np.zeros((1, 3), np.float32)}
+    # a SMPL-X motion file is retargeted onto Anny's rig (tests/unit/test_motion_retarget.py checks the joints);
+    # a file of another joint count is a MotionError naming the counts
+    smplx_motion = tmp_path / "smplx.pkl"
+    frames = {name: np.zeros((1, n), np.float32) for name, n in (("body_pose", 63), ("global_orient", 3),
+                                                                   ("jaw_pose", 3), ("left_hand_pose", 6),
+                                                                   ("right_hand_pose", 6))}
+    frames["body_pose"][0, 3 * 3] = 1.0  # the left knee bent
     smplx_motion.write_bytes(pickle.dumps({"body_params_list": [frames] * 2}))
     out = run_stage(RENDER, ws.root, override(cfg, {"render": {"motion": str(smplx_motion)}}))
+    assert out.status == DONE, _error(ws, "render")
+    odd = _bad_motion(tmp_path / "odd.pkl", "joints")
+    out = run_stage(RENDER, ws.root, override(cfg, {"render": {"motion": str(odd)}}))
     assert out.status == FAILED and _error(ws, "render")["type"] == "MotionError"
+    assert "20 body joints" in _error(ws, "render")["message"]
