@@ -42,6 +42,8 @@ PERSON_LINKS: list[tuple[str, Callable[[Workspace], Path]]] = [
     ("video", lambda ws: ws.renders_dir / "video.mp4"),
     ("glb", lambda ws: ws.avatar_dir / "avatar.glb"),
 ]
+VIEWER_LIMIT = 50
+"""Persons shown in 3D (each GLB is copied once more, as a script, ~1.33x its size): beyond it the GLB is linked."""
 VIEWER_FILE = "model-viewer-umd.min.js"
 DEFAULT_VIEWER = (Path(__file__).resolve().parents[1] / "tools" / "model-viewer" / "node_modules" / "@google"
                   / "model-viewer" / "dist" / VIEWER_FILE)
@@ -231,10 +233,13 @@ def write_report(runs: Path) -> Path:
         if _stale(copy, viewer) or copy.stat().st_size != viewer.stat().st_size:
             atomic_write_text(copy, viewer.read_text("utf-8"))
         viewer_html = (f'<script src="{REPORT_ASSETS}/{VIEWER_FILE}"></script><script>{_VIEWER_JS}</script>')
+        if len(workspaces) > VIEWER_LIMIT:
+            viewer_html = (f'<p class="warn">3D views for the first {VIEWER_LIMIT} persons; the others\' GLBs are '
+                           f"linked.</p>" + viewer_html)
     else:
         viewer = None
     rows = []
-    for ws, st in zip(workspaces, statuses):
+    for i, (ws, st) in enumerate(zip(workspaces, statuses)):
         cells = []
         for stage in stage_cols:
             rec = st["stages"][stage]
@@ -247,7 +252,7 @@ def write_report(runs: Path) -> Path:
             for w in rec.get("warnings") or []:
                 text += f'<div class="warn">{html.escape(w)}</div>'
             cells.append(f"<td>{text}</td>")
-        rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{_cell_pictures(ws, runs, viewer is not None)}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{_cell_pictures(ws, runs, viewer is not None and i < VIEWER_LIMIT)}</td>{''.join(cells)}</tr>")
     head = "".join(f"<th>{html.escape(s)}</th>" for s in stage_cols)
     # `dinar eval` writes its results as a section beside the workspaces it made (tasks/eval_report.py).
     section = runs / EVALUATION_SECTION
