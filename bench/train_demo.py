@@ -7,7 +7,8 @@ seed 1). Steps per phase: `STEPS`. Writes ``runs/train_demo/`` (datasets, each p
 held-out eval's PSNR and SSIM per method, placement and view bucket; ``bench/results/train_demo_back.png``: the
 held-out persons' back views, real and as each method renders them.
 
-Run: ``python -m bench.train_demo`` (also ``python -m bench.run train_demo``); ``--grid`` redraws the grid alone.
+Run: ``python -m bench.train_demo`` (also ``python -m bench.run train_demo``); ``--resume`` keeps the phases an
+interrupted run finished (``OUT/figures.json``); ``--grid`` redraws the grid alone.
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def write_untrained_model(cfg, views, textures: Path, out: Path) -> Path:
     return bundle_weights(paths["first_stage"], paths["diffusion"], out / "model_untrained.pt")
 
 
-def run() -> dict:
+def run(resume: bool = False) -> dict:
+    """The three phases, the bundles, the held-out eval and the grid. With `resume`, a phase whose weights and
+    figures (``OUT/figures.json``, written after each phase) are there from an earlier run is not trained again."""
+    import json
+
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -69,37 +74,51 @@ def run() -> dict:
     from tasks.training_data import dataset_views
 
     cfg = resolve_config(None, ROOT / "configs" / "train-cpu.yaml", ["train.progress=false"])
-    figures: dict = {"persons": PERSONS, "views": VIEWS, "size": SIZE, "steps": STEPS, "config": "configs/train-cpu.yaml"}
+    partial = OUT / "figures.json"
+    figures: dict = json.loads(partial.read_text()) if resume and partial.is_file() else {}
+    figures.update({"persons": PERSONS, "views": VIEWS, "size": SIZE, "steps": STEPS,
+                    "config": "configs/train-cpu.yaml"})
     t0, c0 = time.time(), _cpu()
-    synth_dataset(OUT / "synth_train", persons=PERSONS, views=VIEWS, seed=0, size=SIZE)
-    synth_dataset(OUT / "synth_eval", persons=HELD_OUT, views=VIEWS, seed=1, size=SIZE)
+    if not (resume and (OUT / "synth_train").is_dir() and (OUT / "synth_eval").is_dir()):
+        synth_dataset(OUT / "synth_train", persons=PERSONS, views=VIEWS, seed=0, size=SIZE)
+        synth_dataset(OUT / "synth_eval", persons=HELD_OUT, views=VIEWS, seed=1, size=SIZE)
     views = dataset_views(OUT / "synth_train", cfg)
     figures["data"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(_cpu() - c0, 1)}
 
-    def timed(name, fn):
+    def phase(name: str, fn) -> Path:
+        weights = OUT / name / f"{name}.pt"
+        if resume and name in figures and weights.is_file():
+            print(name, "from the earlier run", figures[name], flush=True)
+            return weights
         t, c = time.time(), _cpu()
         result = fn()
         figures[name] = {"wall_s": round(time.time() - t, 1), "cpu_s": round(_cpu() - c, 1),
                          "loss": _losses(result.metrics)}
+        partial.write_text(json.dumps(figures, indent=1) + "\n")
         print(name, figures[name], flush=True)
+        return result.weights
+
+    train = lambda name, **kw: replace(cfg.train, max_steps=STEPS[name], **kw)  # noqa: E731
+    textures = OUT / "first_stage" / "textures"
+
+    def first_stage():
+        module = build_first_stage(views, cfg.neural, train("first_stage"))
+        result = fit_phase(module, OUT / "first_stage", cfg.neural, train("first_stage"))
+        weights = read_phase_weights(result.weights, "first_stage")
+        module.encoder.load_state_dict(weights.part("encoder"))
+        module.generator.load_state_dict(weights.part("generator"))
+        module.eval()
+        with torch.no_grad():
+            texture_set(module.encoder, module.generator, views, textures)
         return result
 
-    train = lambda phase, **kw: replace(cfg.train, max_steps=STEPS[phase], **kw)  # noqa: E731
-    module = build_first_stage(views, cfg.neural, train("first_stage"))
-    fs = timed("first_stage", lambda: fit_phase(module, OUT / "first_stage", cfg.neural, train("first_stage")))
-    weights = read_phase_weights(fs.weights, "first_stage")
-    module.encoder.load_state_dict(weights.part("encoder"))
-    module.generator.load_state_dict(weights.part("generator"))
-    module.eval()
-    with torch.no_grad():
-        texture_set(module.encoder, module.generator, views, OUT / "first_stage" / "textures")
-    textures = OUT / "first_stage" / "textures"
-    vq = timed("vq", lambda: train_phase("vq", textures, OUT / "vq", cfg.neural, train("vq")))
-    df = timed("diffusion", lambda: train_phase("diffusion", textures, OUT / "diffusion", cfg.neural,
-                                                train("diffusion", vq_weights=str(vq.weights))))
-    figures["model"] = str(bundle_weights(fs.weights, df.weights, OUT / "model.pt").relative_to(ROOT))
+    fs = phase("first_stage", first_stage)
+    vq = phase("vq", lambda: train_phase("vq", textures, OUT / "vq", cfg.neural, train("vq")))
+    df = phase("diffusion", lambda: train_phase("diffusion", textures, OUT / "diffusion", cfg.neural,
+                                                train("diffusion", vq_weights=str(vq))))
+    figures["model"] = str(bundle_weights(fs, df, OUT / "model.pt").relative_to(ROOT))
     figures["model_untrained"] = str(write_untrained_model(cfg, views, textures, OUT).relative_to(ROOT))
-    figures["training_total"] = {"wall_s": round(time.time() - t0, 1), "cpu_s": round(_cpu() - c0, 1)}
+    figures["training_total_cpu_s"] = round(sum(figures[n]["cpu_s"] for n in STEPS), 1)
     figures["eval"] = held_out_eval(OUT)
     figures["grid"] = str(back_grid(OUT, GRID).relative_to(ROOT))
     return figures
@@ -193,6 +212,6 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--grid"]:  # the grid alone, from the last run's outputs
         print(back_grid(OUT, GRID))
         raise SystemExit(0)
-    result = run()
+    result = run(resume=sys.argv[1:] == ["--resume"])
     (RESULTS / "train_demo.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
