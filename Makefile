@@ -65,7 +65,8 @@ fuzz: setup
 	DINAR_FUZZ_EXAMPLES=100000 DINAR_FUZZ_REPORT=bench/results/fuzz.json OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 # All three phases of `dinar train` on a synthetic corpus at the CPU sizes, the bundle, and `dinar eval` of held-out
-# persons with the trained and the untrained model (a benchmark, not a test: about 40 minutes on one core).
+# persons with the trained and the untrained model (a benchmark, not a test: about an hour on one core;
+# `python -m bench.train_demo --resume` keeps the phases an interrupted run finished).
 train-demo: setup
 	OMP_NUM_THREADS=1 $(PY) -m bench.train_demo
 

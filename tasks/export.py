@@ -218,6 +218,10 @@ NO_GLB_FOR_NEURAL = ("NoGLB: a neural avatar gets no GLB: a GLB carries an RGB t
 
 def export(ws: Workspace, cfg: PipelineConfig) -> StageOutput:
     """``avatar/avatar.glb`` for a classic avatar; nothing, with the reason as a warning, for a neural one."""
+    if not cfg.export.glb or cfg.avatar.mode == "neural":
+        stale = ws.avatar_dir / "avatar.glb"  # an earlier classic run's: not this avatar's, so not kept
+        if stale.is_file():
+            stale.unlink()
     if not cfg.export.glb:
         return StageOutput(outputs=[], info={"glb": None})
     if cfg.avatar.mode == "neural":

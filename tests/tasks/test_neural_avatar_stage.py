@@ -55,6 +55,7 @@ def test_neural_mode_through_the_stages(tmp_path):
     assert info.num_frames >= 1 and info.width == neural.image_size
 
     assert cfg.export.glb  # the default
+    (ws.avatar_dir / "avatar.glb").write_bytes(b"glTF from an earlier classic run")  # not this avatar's: removed
     out = run_stage(get_stage("export"), ws.root, cfg)
     rec = ws.stage_record("export")
     assert out.status == DONE, rec.get("error")
