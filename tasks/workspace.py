@@ -102,7 +102,7 @@ def safe_id(name: str, fallback: str = "person", max_bytes: int = MAX_ID_BYTES) 
     Unicode letters and digits are kept (NFC-normalised), path separators, ``..``, whitespace, control and other
     characters become ``_``; leading dots are dropped (no hidden files, no ``..``); at most `max_bytes` bytes of
     UTF-8 (cut on a character boundary). A name the runs folder uses itself (`RESERVED_NAMES`, e.g. a photo
-    ``report.html.png``) has its dots replaced (``report_html``).
+    ``report.html.png``) has its dots replaced (``report_html``), or without dots a suffix (``report_assets_p``).
     """
     text = unicodedata.normalize("NFC", str(name))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else "_" for ch in text)
@@ -112,6 +112,8 @@ def safe_id(name: str, fallback: str = "person", max_bytes: int = MAX_ID_BYTES) 
     text = _cut_bytes(re.sub(r"_+", "_", text), max_bytes).rstrip("._")
     if text.lower() in RESERVED_NAMES:
         text = text.replace(".", "_")
+        if text.lower() in RESERVED_NAMES:  # a reserved folder name (report_assets): no dot to replace
+            text = _cut_bytes(text, max_bytes - 2) + "_p"
     return text or fallback
 
 
