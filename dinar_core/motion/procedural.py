@@ -257,12 +257,12 @@ def wave(num_frames: int = 120, fps: float = 30.0, side: Literal["left", "right"
     return Motion(np.zeros((num_frames, 3)), pose, fps, source="wave")
 
 
-def idle(num_frames: int = 120, fps: float = 30.0, breath_seconds: float = 4.0, arm_lowering: float = 1.25,
+def idle(num_frames: int = 180, fps: float = 30.0, breath_seconds: float = 3.0, arm_lowering: float = 1.25,
          skeleton: Skeleton | int = SMPLX_SKELETON) -> Motion:
     """Standing at ease: arms lowered ``arm_lowering`` rad below the horizontal with the elbows a little bent, a
     breath every ``breath_seconds`` (the spine straightens 0.03 rad, the shoulders lift 0.04 rad), the weight
     shifting from foot to foot once per two breaths (hips +-0.03 rad about z, the pelvis 1 cm to the side). Loops
-    when the clip lasts a whole number of two-breath cycles."""
+    when the clip lasts a whole number of two-breath cycles: the default 6 s clip (``render.seconds``) is one."""
     sk = _as_skeleton(skeleton)
     _require(sk, ("left_shoulder", "right_shoulder", "left_hip", "right_hip"), "idle")
     t = _times(num_frames, fps)
