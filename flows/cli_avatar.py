@@ -69,7 +69,8 @@ def _person_config(ws, config: Optional[Path], set_: list[str]):
 @command(catch=(Exception,))  # any error of the render stage: named, no traceback
 def animate(
     person: Path = typer.Argument(..., help="One person's workspace, RUNS/<person>."),
-    motion: str = typer.Option("turntable", help="turntable | walk | wave | idle | rest, or a DINAR .pkl / AMASS .npz."),
+    motion: str = typer.Option("turntable", help="turntable | walk | wave | idle | rest, or a DINAR .pkl / "
+                                                  "AMASS .npz."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Video file (default RUNS/<person>/renders/"
                                        "<motion>.mp4)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),

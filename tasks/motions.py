@@ -58,7 +58,8 @@ def resolve_motion(spec: str, body: LoadedBody, fit: FitFrame, fps: float, secon
         path = Path(spec).expanduser()
         if not path.is_file():
             raise MotionError(f"motion {spec!r} is neither a built-in motion ({', '.join(BUILTIN_MOTIONS)}) nor an "
-                              "existing file", fix="give turntable, walk, wave, idle, rest or a DINAR .pkl / AMASS .npz")
+                              "existing file",
+                              fix="give turntable, walk, wave, idle, rest or a DINAR .pkl / AMASS .npz")
         if body.kind == "smplx":
             motion = load_motion(path, num_body_joints=skeleton.num_joints)
         else:  # a motion of Anny's own rig as it is; a SMPL-X motion (AMASS, DINAR) retargeted onto it

@@ -252,7 +252,8 @@ def write_report(runs: Path) -> Path:
             for w in rec.get("warnings") or []:
                 text += f'<div class="warn">{html.escape(w)}</div>'
             cells.append(f"<td>{text}</td>")
-        rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{_cell_pictures(ws, runs, viewer is not None and i < VIEWER_LIMIT)}</td>{''.join(cells)}</tr>")
+        pictures = _cell_pictures(ws, runs, viewer is not None and i < VIEWER_LIMIT)
+        rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{pictures}</td>{''.join(cells)}</tr>")
     head = "".join(f"<th>{html.escape(s)}</th>" for s in stage_cols)
     # `dinar eval` writes its results as a section beside the workspaces it made (tasks/eval_report.py).
     section = runs / EVALUATION_SECTION

@@ -47,7 +47,9 @@ def needs_fitting(data: Path) -> list[EvalPerson]:
 def dinar_layout_folders(data: Path) -> list[Workspace]:
     """`data`, or else its sub-folders, that hold DINAR's dataset layout (``rgb/`` and ``smplx/``) without a
     pipeline manifest, sorted by name."""
-    is_dinar = lambda p: (p / "rgb").is_dir() and (p / "smplx").is_dir() and not Workspace(p).manifest_path.exists()  # noqa: E731
+    def is_dinar(p: Path) -> bool:
+        return (p / "rgb").is_dir() and (p / "smplx").is_dir() and not Workspace(p).manifest_path.exists()
+
     if is_dinar(data):
         return [Workspace(data)]
     if not data.is_dir():
@@ -92,9 +94,9 @@ def _gt_samples(person: EvalPerson, gt, layout, neural) -> list[DinarSample]:
 
 def dataset_views(data: Path, cfg: PipelineConfig, prepared: Path | None = None):
     """The prepared views (`dinar_core.training.first_stage.ViewSet`) of every person of `data`: a runs folder of
-    person workspaces, DINAR-layout folders, or a multi-view dataset (persons without a ground-truth body are read from their fitted
-    workspaces in the runs folder `prepared`, see `needs_fitting`). Raises TrainingDataError naming the dataset or
-    person and the fix."""
+    person workspaces, DINAR-layout folders, or a multi-view dataset (persons without a ground-truth body are read
+    from their fitted workspaces in the runs folder `prepared`, see `needs_fitting`). Raises TrainingDataError
+    naming the dataset or person and the fix."""
     from dinar_core.training.first_stage import prepare_views
     from dinar_core.training.textures import layout_of
 

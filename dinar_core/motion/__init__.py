@@ -12,5 +12,6 @@ from dinar_core.motion.retime import apply_ground_offsets, ground_offsets, resam
 
 __all__ = ["ANNY_ALIASES", "anny_skeleton", "HandFormat", "Motion", "MotionName", "NUM_SMPLX_BODY_JOINTS", "NUM_SMPLX_JOINTS",
            "SMPLX_BODY_JOINTS", "SMPLX_SKELETON", "Skeleton", "apply_ground_offsets", "ground_offsets", "idle",
-           "load_amass_npz", "load_dinar_animation", "load_motion", "procedural_motion", "resample", "rest", "retarget_smplx",
+           "load_amass_npz", "load_dinar_animation", "load_motion", "procedural_motion", "resample", "rest",
+           "retarget_smplx",
            "save_dinar_animation", "slerp_axis_angle", "turntable", "walk", "wave", "z_up_to_y_up"]
