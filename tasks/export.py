@@ -90,8 +90,13 @@ def anny_rest_mesh(body: LoadedBody, fit: FitFrame) -> tuple[RestMesh, AnnySkele
     return RestMesh(verts[0].cpu().numpy(), bind[:, :3, 3]), AnnySkeleton(bind, zero)
 
 
+def clip_name(spec: str) -> str:
+    """A clip's default name: the built-in motion's, or the motion file's stem."""
+    return spec if spec in BUILTIN_MOTIONS else Path(spec).expanduser().stem
+
+
 def anny_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str,
-                   skeleton: AnnySkeleton) -> GLBAnimation:
+                   skeleton: AnnySkeleton, name: str | None = None) -> GLBAnimation:
     """The motion in the canonical frame as every Anny bone's local rotation (from the model's posed bone frames)
     and the root's translation relative to the zero pose."""
     m = resolve_motion(motion, body, fit, cfg.render.fps, cfg.render.seconds, frame="canonical")
@@ -105,12 +110,12 @@ def anny_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion:
     local = local_transforms(world, parents)
     root = int(np.flatnonzero(parents < 0)[0])  # Anny's rig has one root
     root_shift = world[:, root, :3, 3] - skeleton.zero[root, :3, 3]  # (T, 3)
-    name = motion if motion in BUILTIN_MOTIONS else Path(motion).stem
     return GLBAnimation(rotations=matrix_to_axis_angle(local[..., :3, :3]), fps=m.fps, root_translation=root_shift,
-                        name=name)
+                        name=name or clip_name(motion))
 
 
-def smplx_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str) -> GLBAnimation:
+def smplx_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str,
+                    name: str | None = None) -> GLBAnimation:
     """The motion in the canonical frame as per-joint local rotations of SMPL-X's 55 joints."""
     m = resolve_motion(motion, body, fit, cfg.render.fps, cfg.render.seconds, frame="canonical")
     if m.left_hand_pose is None and m.right_hand_pose is None:  # keep the fitted hands
@@ -123,8 +128,7 @@ def smplx_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion
                                   right_hand_components=np_(s.right_hand_components),
                                   left_hand_mean=np_(s.left_hand_mean), right_hand_mean=np_(s.right_hand_mean))
     root = None if m.transl is None else (m.transl - m.transl[:1])
-    name = motion if motion in BUILTIN_MOTIONS else Path(motion).stem
-    return GLBAnimation(rotations=rotations, fps=m.fps, root_translation=root, name=name)
+    return GLBAnimation(rotations=rotations, fps=m.fps, root_translation=root, name=name or clip_name(motion))
 
 
 @dataclass
@@ -138,10 +142,9 @@ class ExportResult:
 def clip_specs(cfg: PipelineConfig, motion: str | None = None, clip: str | None = None) -> list[tuple[str, str]]:
     """(motion spec, clip name) of each clip to export: ``export.clips`` (or the render motion when empty), then
     `motion` named `clip`. A motion file's clip is named by its stem; a name given twice is a MotionError."""
-    name_of = lambda spec: spec if spec in BUILTIN_MOTIONS else Path(spec).expanduser().stem  # noqa: E731
-    specs = [(spec, name_of(spec)) for spec in (cfg.export.clips or [cfg.render.motion])]
+    specs = [(spec, clip_name(spec)) for spec in (cfg.export.clips or [cfg.render.motion])]
     if motion is not None:
-        specs.append((motion, clip or name_of(motion)))
+        specs.append((motion, clip or clip_name(motion)))
     names = [name for _, name in specs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -175,9 +178,8 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
     clips = []
     if cfg.export.animation if animate is None else animate:
         for spec, name in clip_specs(cfg, motion, clip):
-            anim = (smplx_animation(body, fit, cfg, spec) if body.kind == "smplx"
-                    else anny_animation(body, fit, cfg, spec, skeleton))
-            clips.append(replace(anim, name=name))
+            clips.append(smplx_animation(body, fit, cfg, spec, name) if body.kind == "smplx"
+                         else anny_animation(body, fit, cfg, spec, skeleton, name))
     path = Path(out) if out is not None else ws.avatar_dir / "avatar.glb"
     path.parent.mkdir(parents=True, exist_ok=True)
     written = write_glb(path, mesh, clips)

@@ -226,18 +226,17 @@ def write_report(runs: Path) -> Path:
     summary = summarize(statuses)
     stage_cols = list(statuses[0]["stages"]) if statuses else []
     viewer = viewer_source()
-    viewer_html = ('<p class="warn">No 3D viewer: `make setup` installs it (npm, tools/model-viewer).</p>'
-                   if viewer is None else "")
-    if viewer is not None and any((ws.avatar_dir / "avatar.glb").is_file() for ws in workspaces):
+    show_3d = viewer is not None and any((ws.avatar_dir / "avatar.glb").is_file() for ws in workspaces)
+    viewer_html = "" if viewer is not None else \
+        '<p class="warn">No 3D viewer: `make setup` installs it (npm, tools/model-viewer).</p>'
+    if show_3d:
         copy = runs / REPORT_ASSETS / VIEWER_FILE
         if _stale(copy, viewer) or copy.stat().st_size != viewer.stat().st_size:
             atomic_write_text(copy, viewer.read_text("utf-8"))
-        viewer_html = (f'<script src="{REPORT_ASSETS}/{VIEWER_FILE}"></script><script>{_VIEWER_JS}</script>')
         if len(workspaces) > VIEWER_LIMIT:
             viewer_html = (f'<p class="warn">3D views for the first {VIEWER_LIMIT} persons; the others\' GLBs are '
-                           f"linked.</p>" + viewer_html)
-    else:
-        viewer = None
+                           f"linked.</p>")
+        viewer_html += f'<script src="{REPORT_ASSETS}/{VIEWER_FILE}"></script><script>{_VIEWER_JS}</script>'
     rows = []
     for i, (ws, st) in enumerate(zip(workspaces, statuses)):
         cells = []
@@ -252,7 +251,7 @@ def write_report(runs: Path) -> Path:
             for w in rec.get("warnings") or []:
                 text += f'<div class="warn">{html.escape(w)}</div>'
             cells.append(f"<td>{text}</td>")
-        pictures = _cell_pictures(ws, runs, viewer is not None and i < VIEWER_LIMIT)
+        pictures = _cell_pictures(ws, runs, show_3d and i < VIEWER_LIMIT)
         rows.append(f"<tr><th>{html.escape(ws.person)}</th><td>{pictures}</td>{''.join(cells)}</tr>")
     head = "".join(f"<th>{html.escape(s)}</th>" for s in stage_cols)
     # `dinar eval` writes its results as a section beside the workspaces it made (tasks/eval_report.py).
