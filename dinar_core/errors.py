@@ -179,3 +179,7 @@ class TrainingCheckpointError(CheckpointError):
 
 class BlenderError(DinarError):
     """Blender (a development tool that checks exported GLBs) is missing, or its import of a file failed."""
+
+
+class UploadRefusedError(DinarError):
+    """An upload the web app does not take: too many files, a file too large, or a file that is not an image."""

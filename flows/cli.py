@@ -251,6 +251,34 @@ def report(runs: Path = typer.Argument(Path("runs"))) -> None:
     out_console.print(esc(str(write_report(runs))))
 
 
+@command("app")
+def web_app(
+    runs: Path = typer.Option(Path("runs"), "--runs", help="Runs folder the app reads and writes."),
+    photos: Optional[Path] = typer.Option(None, "--photos", help="A folder whose sub-folders may be processed by "
+                                          "name from the page (default: uploads only)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 opens the app to your network)."),
+    port: int = typer.Option(7860, help="Port to listen on."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    max_photos: int = typer.Option(20, "--max-photos", help="Files per upload."),
+    max_mb: float = typer.Option(25.0, "--max-mb", help="Megabytes per uploaded file."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """A web app (Gradio) over RUNS: upload photos, watch the stages, see and download each avatar."""
+    from tasks.config import resolve_config, to_dict
+
+    if photos is not None and not photos.is_dir():
+        raise fail(f"{esc(str(photos))} is not a folder", ": give --photos a folder of photo folders")
+    cfg = to_dict(resolve_config(None, config, set_))
+    configure_prefect(verbose)
+    from flows.app import AppSettings, launch
+
+    settings = AppSettings(runs=runs.resolve(), photos_root=None if photos is None else photos.resolve(), host=host,
+                           port=port, max_photos=max_photos, max_photo_bytes=int(max_mb * (1 << 20)))
+    console.print(f"dinar app on http://{esc(host)}:{port} (runs folder {esc(str(settings.runs))}); Ctrl+C stops it")
+    launch(settings, cfg)
+
+
 def main() -> None:  # console-script entry point
     app()
 
