@@ -58,6 +58,14 @@ def _load(kind: str, model_file: str | None, gender: str, anny_cache: str | None
     return AnnyBody(AnnyConfig(cache_dir=anny_cache), device=device)
 
 
+@functools.lru_cache(maxsize=4)
+def load_anny_rig(name: str, anny_cache: str | None = None):
+    """One of Anny's standard rigs (`dinar_core.body.anny_rigs.AnnyRig`), loaded once per process."""
+    from dinar_core.body.anny_rigs import AnnyRig
+
+    return AnnyRig(name, cache_dir=anny_cache)
+
+
 def load_body(cfg: BodyConfig) -> LoadedBody:
     kind = body_kind(cfg)
     device = str(resolve_device(cfg.device))

