@@ -99,7 +99,8 @@ def _upload_name(runs: Path, stem: str, digests: set[str]) -> str:
 def stage_uploads(files: list[Path], runs: Path, settings: AppSettings, one_person: bool = False) -> Path:
     """Check the uploaded `files` (their names are the names they were uploaded as) and copy them into a new folder
     ``RUNS/.uploads/<batch>/``: one photo per person, or all in one person's sub-folder when `one_person`. The
-    folder's name is a hash of the photos, so the same upload twice lands in the same folder. Returns the folder."""
+    folder's name is a hash of the photos, so the same upload twice lands in the same folder; a photo given twice
+    (the same bytes) is kept once. Returns the folder."""
     files = [Path(f) for f in files or []]
     if not files:
         raise UploadRefusedError("no photo was uploaded", fix="drop one or more photos on the upload area")
@@ -108,7 +109,10 @@ def stage_uploads(files: list[Path], runs: Path, settings: AppSettings, one_pers
                                  fix="upload fewer at a time, or start `dinar app --max-photos N`")
     for f in files:
         check_photo(f, f.name, settings)
-    digests = [file_sha256(f) for f in files]
+    unique: dict[str, Path] = {}  # the same photo twice in one upload is one photo
+    for f in files:
+        unique.setdefault(file_sha256(f), f)
+    digests, files = list(unique), list(unique.values())
     batch = hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:16]
     folder = Path(runs) / UPLOADS / batch
     if one_person:
@@ -383,7 +387,7 @@ def build_app(settings: AppSettings, config: dict):
         outputs = [overlay, side, texture, video, model, metrics, downloads]
         go.click(start, [upload, one_person, folder], [progress, message, person], concurrency_id="pipeline",
                  concurrency_limit=settings.concurrency).then(show, person, outputs)
-        person.input(show, person, outputs)  # a user's pick (a run's own pick is shown by .then above)
+        person.select(show, person, outputs)  # a user's pick (a run's own pick is shown by .then above)
         refresh.click(lambda: table(), None, runs_table)
         again.click(rerun_click, None, [runs_table, runs_message], concurrency_id="pipeline",
                     concurrency_limit=settings.concurrency)

@@ -1,6 +1,7 @@
 """`dinar app` in headless Chromium: a sample photo uploaded through the page goes through the whole pipeline (a
 quick config: few fit iterations, a 1 s turntable), and the page then shows the person's video and the 3D view of
-its GLB. Skipped where Chromium is not installed (`make test-clients` installs it)."""
+its GLB; a second upload of that photo and a new one computes the new person only, and a person picked from the
+list is shown. Skipped where Chromium is not installed (`make test-clients` installs it)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def test_a_photo_uploaded_in_the_browser_becomes_a_video_and_a_3d_view(tmp_path,
     from tasks.config import resolve_config, to_dict
 
     photo = Path(shutil.copy(samples_dir / "sports2d_2.png", tmp_path / "runner.png"))
+    other = Path(shutil.copy(samples_dir / "sports2d_3.png", tmp_path / "jumper.png"))
     settings = AppSettings(runs=tmp_path / "runs", port=_free_port())
     demo = launch(settings, to_dict(resolve_config(QUICK)), block=False)
     try:
@@ -92,8 +94,31 @@ def test_a_photo_uploaded_in_the_browser_becomes_a_video_and_a_3d_view(tmp_path,
             shot = Path(os.environ.get("DINAR_APP_SCREENSHOT", tmp_path / "app.png"))
             driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(shot))
+            # A second upload with the same photo and a new one: only the new person is computed (the same cache
+            # as the CLI); (the first photo is still in the upload list: given twice, it is one person) then picking the first person from
+            # the list shows its results again.
+            driver.find_element(By.CSS_SELECTOR, "#photos input[type=file]").send_keys(f"{photo}\n{other}")
+            wait_for(driver, "return document.querySelector('#photos').innerText.replace(/\\s/g, '')"
+                             ".includes('jumper.png')", 60)
+            driver.find_element(By.CSS_SELECTOR, "#go").click()
+            text = wait_for(driver, "const t = document.querySelector('#message').innerText; "
+                                    "return t.includes('2 persons') && t", 600)
+            assert "2 persons: 2 complete" in text and "7 stage runs executed" in text, text
+            jumper = wait_for(driver, "const v = document.querySelector('#video video'); "
+                                      f"return v && v.src != {src!r} && v.src", 60)
+            driver.find_element(By.CSS_SELECTOR, "#person input").click()
+            wait_for(driver, "return document.querySelectorAll('ul[role=listbox] li').length == 2", 30)
+            runner = [o for o in driver.find_elements(By.CSS_SELECTOR, "ul[role=listbox] li")
+                      if (o.get_attribute("textContent") or "").split()[-1:] == ["runner"]]
+            assert runner, [o.get_attribute("textContent") for o in driver.find_elements(By.CSS_SELECTOR, "ul li")]
+            runner[0].click()
+            wait_for(driver, f"const v = document.querySelector('#video video'); return v && v.src != {jumper!r}", 60)
+            driver.execute_script("document.querySelector('#model3d').scrollIntoView()")
+            canvas = wait_for(driver, "return document.querySelector('#model3d canvas')", 120)
+            assert _wait_drawn(canvas, 120) > 2000  # the picked person's GLB is drawn too
     finally:
         demo.close()
-    ws = settings.runs / "runner"
-    assert (ws / "avatar" / "avatar.glb").is_file() and (ws / "renders" / "video.mp4").is_file()
+    for person in ("runner", "jumper"):
+        ws = settings.runs / person
+        assert (ws / "avatar" / "avatar.glb").is_file() and (ws / "renders" / "video.mp4").is_file()
     print(f"photo -> video + 3D view in the browser: {seconds:.0f} s")

@@ -48,6 +48,8 @@ def test_an_upload_of_photos_is_copied_into_the_runs_folder_once(tmp_path, sampl
     assert batch.parent == runs / UPLOADS
     assert sorted(p.name for p in batch.iterdir()) == ["b.png", "front_view.png"]
     assert stage_uploads([b, a], runs, settings) == batch  # the same photos: the same folder, nothing new
+    again = Path(shutil.copy(a, tmp_path / "again.png"))
+    assert stage_uploads([a, b, again], runs, settings) == batch  # the same bytes twice: one photo, one person
     together = stage_uploads([a, b], runs, settings, one_person=True)
     assert together.parent.parent == runs / UPLOADS and sorted(p.name for p in together.iterdir()) == [
         "b.png", "front_view.png"]
