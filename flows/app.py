@@ -26,6 +26,7 @@ import hashlib
 import os
 import threading
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -315,8 +316,17 @@ def build_app(settings: AppSettings, config: dict):
     def table(persons: list[str] | None = None):
         return gr.update(value=status_rows(runs, persons)[1] or None, headers=headers)
 
-    def start(files, one_person, folder_choice):
+    @contextmanager
+    def named_errors():
+        """A named error (a refused upload; `RunsBusyError`: a `dinar run` holds the runs folder) as the page's
+        message, not a traceback."""
         try:
+            yield
+        except DinarError as exc:
+            raise gr.Error(f"{type(exc).__name__}: {exc}", duration=None) from None
+
+    def start(files, one_person, folder_choice):
+        with named_errors():
             if files:
                 photos = stage_uploads([Path(f) for f in files], runs, settings, one_person)
             elif folder_choice:
@@ -324,31 +334,29 @@ def build_app(settings: AppSettings, config: dict):
             else:
                 raise UploadRefusedError("no photo was uploaded and no folder picked",
                                          fix="drop photos on the upload area")
-        except DinarError as exc:
-            raise gr.Error(f"{type(exc).__name__}: {exc}", duration=None) from None
         persons = _persons_in(photos)
         message = "working: " + ", ".join(persons)
-        for rows, summary in run_in_background(lambda: process_photos(photos, runs, config),
-                                               lambda: table(persons)):
-            if summary is None:
-                yield rows, message, gr.update()
-            else:
-                choices = people()
-                yield rows, summary_text(summary), gr.update(choices=choices, value=persons[0] if persons else None)
+        with named_errors():
+            for rows, summary in run_in_background(lambda: process_photos(photos, runs, config),
+                                                   lambda: table(persons)):
+                if summary is None:
+                    yield rows, message, gr.update()
+                else:
+                    yield rows, summary_text(summary), gr.update(choices=people(),
+                                                                 value=persons[0] if persons else None)
 
     def show(person):
         if not person:
             return None, None, None, None, None, None, None
-        try:
+        with named_errors():
             res = person_results(runs, person)
             downloads = person_downloads(runs, person)
-        except DinarError as exc:
-            raise gr.Error(f"{type(exc).__name__}: {exc}") from None
         return res.overlay, res.side, res.texture, res.video, res.glb, res.metrics, downloads
 
     def rerun_click():
-        for rows, summary in run_in_background(lambda: rerun_failed(runs), table):
-            yield rows, ("rerunning the failed stages..." if summary is None else summary_text(summary))
+        with named_errors():
+            for rows, summary in run_in_background(lambda: rerun_failed(runs), table):
+                yield rows, ("rerunning the failed stages..." if summary is None else summary_text(summary))
 
     with gr.Blocks(title="dinar-pipeline", analytics_enabled=False) as demo:
         gr.Markdown("# dinar-pipeline\nPhotos of people in, rigged and animated avatars out. Each photo is a "

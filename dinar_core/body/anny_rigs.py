@@ -12,12 +12,9 @@ Frames here are SMPL-X's canonical frame (y up, facing +z), as `AnnyBody`'s.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 
-RigName = Literal["default", "game_engine", "mixamo", "cmu_mb"]
 RIGS: tuple[str, ...] = ("default", "game_engine", "mixamo", "cmu_mb")
 """``export.rig`` values for the Anny body: Anny's own rig, or one of its standard rigs."""
 
@@ -65,7 +62,8 @@ class AnnyRig(torch.nn.Module):
         delta = torch.eye(4, dtype=phenotype.dtype, device=phenotype.device).expand(b, j, 4, 4).clone()
         out = self.anny(pose_parameters=delta, phenotype_kwargs={n: phenotype[:, i] for i, n in enumerate(PHENOTYPES)})
         P = out["rest_bone_poses"].expand(b, -1, -1, -1)
-        return out["rest_vertices"] @ self.frame.T, _homogeneous(self.frame @ P[..., :3, :3], P[..., :3, 3] @ self.frame.T)
+        frames = _homogeneous(self.frame @ P[..., :3, :3], P[..., :3, 3] @ self.frame.T)
+        return out["rest_vertices"] @ self.frame.T, frames
 
 
 # ------------------------------------------------------------------------------------ retargeting maths (numpy)

@@ -19,8 +19,10 @@ from tests.helpers.browser import chromium, needs_chromium, wait_for
 
 pytestmark = [pytest.mark.clients, needs_chromium, pytest.mark.usefixtures("prefect_harness")]
 
-QUICK = {"ingest": {"max_side": 512}, "fit": {"camera_iterations": 4, "body_iterations": 3, "detail_iterations": 2},
-         "avatar": {"classic": {"texture_size": 256}}, "render": {"seconds": 1.0, "fps": 8.0, "view_size": [160, 160], "image_size": [160, 160]},
+QUICK = {"ingest": {"max_side": 512},
+         "fit": {"camera_iterations": 4, "body_iterations": 3, "detail_iterations": 2},
+         "avatar": {"classic": {"texture_size": 256}},
+         "render": {"seconds": 1.0, "fps": 8.0, "view_size": [160, 160], "image_size": [160, 160]},
          "export": {"clips": ["turntable"]}, "runtime": {"threads": 1}}
 
 
@@ -95,8 +97,8 @@ def test_a_photo_uploaded_in_the_browser_becomes_a_video_and_a_3d_view(tmp_path,
             driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(shot))
             # A second upload with the same photo and a new one: only the new person is computed (the same cache
-            # as the CLI); (the first photo is still in the upload list: given twice, it is one person) then picking the first person from
-            # the list shows its results again.
+            # as the CLI; the first photo is still in the upload list, so it is given twice: one person); then
+            # picking the first person from the list shows its results again.
             driver.find_element(By.CSS_SELECTOR, "#photos input[type=file]").send_keys(f"{photo}\n{other}")
             wait_for(driver, "return document.querySelector('#photos').innerText.replace(/\\s/g, '')"
                              ".includes('jumper.png')", 60)
