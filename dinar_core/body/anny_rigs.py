@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dinar_core.motion.rotations import rotation_between
+
 RIGS: tuple[str, ...] = ("default", "game_engine", "mixamo", "cmu_mb")
 """``export.rig`` values for the Anny body: Anny's own rig, or one of its standard rigs."""
 
@@ -157,7 +159,7 @@ def t_pose_deltas(bind: np.ndarray, parents: np.ndarray, names: tuple[str, ...],
         d = bind[e, :3, 3] - head
         d /= np.linalg.norm(d)
         goal = np.array([1.0 if side == "left" else -1.0, 0.0, 0.0])
-        R = _rotation_between(d, goal)
+        R = rotation_between(d, goal)
         M = np.eye(4)
         M[:3, :3], M[:3, 3] = R, head - R @ head
         for k in _subtree(u, parents):
@@ -171,13 +173,6 @@ def _subtree(root: int, parents: np.ndarray) -> list[int]:
         out += frontier
         frontier = [c for c in range(len(parents)) if parents[c] in frontier]
     return out
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(3, 3) the smallest rotation taking unit vector `a` to unit vector `b` (not opposite)."""
-    v, c = np.cross(a, b), float(a @ b)
-    K = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + K + K @ K / (1.0 + c)
 
 
 def skin(vertices: np.ndarray, weights: np.ndarray, transforms: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Literal, Mapping
 import numpy as np
 
 from dinar_core.motion.motion import NUM_SMPLX_BODY_JOINTS, SMPLX_BODY_JOINTS, Motion
-from dinar_core.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from dinar_core.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
 
 MotionName = Literal["turntable", "walk", "wave", "idle", "rest"]
 
@@ -58,6 +58,9 @@ class Skeleton:
     name: shown in errors.
     rest_arm_angle: how far (radians) the rest pose's upper arms already hang below the horizontal (SMPL-X's
         T-pose: 0; an A-pose: ~0.8), so the generators lower or raise the arms to the same final angle.
+    rest_forearm: semantic elbow ("left_elbow", "right_elbow") -> (3, 3) the rotation, canonical frame, that turns
+        the rig's rest forearm onto the line of its upper arm (Anny's elbows rest bent ~43 degrees; SMPL-X's T-pose
+        arm is straight), for `retarget_smplx`. Empty: the forearms rest straight.
     """
 
     joint_names: tuple[str, ...]
@@ -65,6 +68,7 @@ class Skeleton:
     rest_frames: np.ndarray | None = None
     name: str = "skeleton"
     rest_arm_angle: float = 0.0
+    rest_forearm: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         index = {n: i for i, n in enumerate(self.joint_names)}
@@ -89,14 +93,15 @@ class Skeleton:
     @classmethod
     def from_names(cls, joint_names, aliases: Mapping[str, tuple[str, ...]] = ANNY_ALIASES,
                    rest_frames: np.ndarray | None = None, name: str = "Anny",
-                   rest_arm_angle: float = 0.0) -> "Skeleton":
+                   rest_arm_angle: float = 0.0, rest_forearm: Mapping[str, np.ndarray] | None = None
+                   ) -> "Skeleton":
         """A named skeleton; ``rest_frames`` (J, 3, 3), or one (3, 3) shared by every joint; aliases whose bones
         are absent are dropped."""
         names = tuple(joint_names)
         kept = {k: v for k, v in aliases.items() if all(t in names for t in v)}
         if rest_frames is not None and np.shape(rest_frames) == (3, 3):
             rest_frames = np.broadcast_to(np.asarray(rest_frames, np.float64), (len(names), 3, 3)).copy()
-        return cls(names, kept, rest_frames, name, rest_arm_angle)
+        return cls(names, kept, rest_frames, name, rest_arm_angle, dict(rest_forearm or {}))
 
 
 def anny_skeleton(joint_names, frame: np.ndarray, rest_joints: np.ndarray | None = None) -> Skeleton:
@@ -109,11 +114,19 @@ def anny_skeleton(joint_names, frame: np.ndarray, rest_joints: np.ndarray | None
     (``upperarm01.L`` -> ``wrist.L``), else 0.8 rad is assumed.
     """
     names = tuple(joint_names)
-    angle = 0.8
+    angle, forearm = 0.8, {}
     if rest_joints is not None and "upperarm01.L" in names and "wrist.L" in names:
-        d = np.asarray(rest_joints)[names.index("wrist.L")] - np.asarray(rest_joints)[names.index("upperarm01.L")]
+        at = {n: np.asarray(rest_joints, np.float64)[i] for i, n in enumerate(names)}
+        d = at["wrist.L"] - at["upperarm01.L"]
         angle = float(np.arctan2(-d[1], abs(d[0])))
-    return Skeleton.from_names(names, ANNY_ALIASES, np.asarray(frame, np.float64), "Anny", angle)
+        for side, s in (("left", "L"), ("right", "R")):
+            bones = (f"upperarm01.{s}", f"lowerarm01.{s}", f"wrist.{s}")
+            if all(b in at for b in bones):
+                upper, fore = at[bones[1]] - at[bones[0]], at[bones[2]] - at[bones[1]]
+                forearm[f"{side}_elbow"] = rotation_between(fore / np.linalg.norm(fore),
+                                                            upper / np.linalg.norm(upper))
+    return Skeleton.from_names(names, ANNY_ALIASES, np.asarray(frame, np.float64), "Anny", angle, forearm)
+
 
 
 SMPLX_SKELETON = Skeleton(SMPLX_BODY_JOINTS, {n: (n,) for n in SMPLX_BODY_JOINTS}, None, "SMPL-X")
@@ -287,15 +300,20 @@ def retarget_smplx(motion: Motion, skeleton: Skeleton) -> Motion:
     `anny_skeleton`): each SMPL-X joint's local rotation is a rotation about canonical axes (SMPL-X's bind
     orientations are identity), so it is the semantic rotation the generators give, and goes through the same
     aliases and rest frames; the upper arms first undo the rig's rest angle (an A-pose arm hangs
-    ``rest_arm_angle`` below SMPL-X's T-pose). The root's orientation and translation are kept; hands, jaw and
-    eyes (no aliases) are dropped. Joints the rig does not map stay at rest."""
+    ``rest_arm_angle`` below SMPL-X's T-pose), and the forearms the rig's rest bend (``rest_forearm``; the
+    elbow's rotation is then taken about the T-pose's axes). The root's orientation and translation are kept;
+    hands, jaw and eyes (no aliases) are dropped. Joints the rig does not map stay at rest."""
     motion.check_body_joints(NUM_SMPLX_BODY_JOINTS, "SMPL-X")
     T = motion.num_frames
     local = axis_angle_to_matrix(motion.body_joint_rotations())  # (T, 21, 3, 3)
     rot = {name: local[:, j] for j, name in enumerate(SMPLX_BODY_JOINTS)}
     raise_by = np.full(T, skeleton.rest_arm_angle)
-    rot["left_shoulder"] = rot["left_shoulder"] @ _rot("z", raise_by)  # from the rig's A-pose to the T-pose first
-    rot["right_shoulder"] = rot["right_shoulder"] @ _rot("z", -raise_by)
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        lift = _rot("z", sign * raise_by)  # (T, 3, 3) from the rig's A-pose to the T-pose first
+        rot[f"{side}_shoulder"] = rot[f"{side}_shoulder"] @ lift
+        straighten = skeleton.rest_forearm.get(f"{side}_elbow")
+        if straighten is not None:  # the elbow's rotation about the T-pose's axes, on a straightened forearm
+            rot[f"{side}_elbow"] = lift.transpose(0, 2, 1) @ rot[f"{side}_elbow"] @ lift @ straighten
     pose = _pose_from_semantic(skeleton, rot, T)
     return Motion(motion.global_orient.copy(), pose, motion.fps,
                   transl=None if motion.transl is None else motion.transl.copy(),

@@ -118,3 +118,10 @@ def matrix_to_quat(mat: np.ndarray) -> np.ndarray:
 def matrix_to_axis_angle(mat: np.ndarray) -> np.ndarray:
     """(..., 3, 3) -> (..., 3)."""
     return quat_to_axis_angle(matrix_to_quat(mat))
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(3, 3) the smallest rotation taking unit vector `a` (3,) to unit vector `b` (3,) (not opposite)."""
+    v, c = np.cross(a, b), float(np.dot(a, b))
+    K = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + K + K @ K / (1.0 + c)

@@ -42,6 +42,13 @@ LIMBS = {
                          "mixamo": ("mixamorig:RightArm", "mixamorig:RightForeArm"),
                          "cmu_mb": ("RightArm", "RightForeArm")},
                         ("spine1", "spine2", "spine3", "right_collar", "right_shoulder"), RIGHT),
+    "left forearm": ({"game_engine": ("lowerarm_l", "hand_l"),
+                      "mixamo": ("mixamorig:LeftForeArm", "mixamorig:LeftHand"), "cmu_mb": ("LeftForeArm", "LeftHand")},
+                     ("spine1", "spine2", "spine3", "left_collar", "left_shoulder", "left_elbow"), LEFT),
+    "right forearm": ({"game_engine": ("lowerarm_r", "hand_r"),
+                       "mixamo": ("mixamorig:RightForeArm", "mixamorig:RightHand"),
+                       "cmu_mb": ("RightForeArm", "RightHand")},
+                      ("spine1", "spine2", "spine3", "right_collar", "right_shoulder", "right_elbow"), RIGHT),
 }
 
 
@@ -112,7 +119,7 @@ def test_a_rigs_glb_has_its_bones_its_bind_pose_and_skins_like_annys_rig(anny, t
 
 def test_smplx_motion_files_move_each_rigs_limbs_as_in_smplx(anny, tmp_path):
     """The AMASS .npz and the DINAR pickle of one motion, retargeted onto Anny and from there onto each rig: the
-    rig's thighs, shin and upper arms point where SMPL-X's do, at each frame, for both files alike."""
+    rig's thighs, shin, upper arms and forearms point where SMPL-X's do, at each frame, for both files alike."""
     from dinar_core.motion import save_dinar_animation
     from tasks.export import standard_rig, anny_rest_mesh
 
