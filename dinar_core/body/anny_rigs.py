@@ -97,14 +97,18 @@ def world_deltas(world: np.ndarray, bind: np.ndarray) -> np.ndarray:
     return world @ np.linalg.inv(bind)
 
 
-def retarget_world(deltas: np.ndarray, match: np.ndarray, bind: np.ndarray, parents: np.ndarray) -> np.ndarray:
+def retarget_world(deltas: np.ndarray, match: np.ndarray, bind: np.ndarray, parents: np.ndarray,
+                   aim: bool = True) -> np.ndarray:
     """The target rig's posed bone frames (T, Jt, 4, 4) from the source's skinning transforms.
 
-    Each target bone turns in the world as its matched source bone does (``R = R_delta[match] @ R_bind``); a bone
-    of no match keeps its rest rotation relative to its parent. Heads follow by forward kinematics with the
-    target's own rest offsets (bone lengths stay the target's), except the rig's root, whose head goes where its
-    first weighted bone's source transform takes it (so a root of no skin, e.g. a game rig's floor bone, carries the
-    body's translation without turning).
+    Each target bone turns in the world as its matched source bone does (``R = R_delta[match] @ R_bind``); with
+    `aim`, it then swings (the smallest extra turn) so that its main child's head (the child with the most bones
+    under it) lies on the line to where the source's skin takes that joint: a rig bone spanning several source
+    bones (a game rig's three spine bones over Anny's five) then bends as the whole span does instead of as its
+    first piece. A bone of no match keeps its rest rotation relative to its parent. Heads follow by forward
+    kinematics with the target's own rest offsets (bone lengths stay the target's), except the rig's root, whose
+    head goes where its first weighted bone's source transform takes it (so a root of no skin, e.g. a game rig's
+    floor bone, carries the body's translation without turning).
 
     deltas: (T, Js, 4, 4) from `world_deltas`; match: (Jt,) from `bone_correspondence`; bind: (Jt, 4, 4) target rest
     frames; parents: (Jt,) with parents before children, -1 for a root."""
@@ -112,6 +116,12 @@ def retarget_world(deltas: np.ndarray, match: np.ndarray, bind: np.ndarray, pare
     out = np.zeros((T, J, 4, 4))
     out[..., 3, 3] = 1.0
     rest_local = np.linalg.inv(bind[np.maximum(parents, 0)]) @ bind  # (J, 4, 4) (roots: fixed below)
+    main_child = _main_children(parents) if aim else {}
+
+    def moved(k: int) -> np.ndarray:  # (T, 3) where the source's skin takes bone k's rest head
+        d = deltas[:, match[k]]
+        return d[:, :3, :3] @ bind[k, :3, 3] + d[:, :3, 3]
+
     for k in range(J):
         p = parents[k]
         if match[k] >= 0:
@@ -122,15 +132,44 @@ def retarget_world(deltas: np.ndarray, match: np.ndarray, bind: np.ndarray, pare
             out[:, k, :3, :3] = bind[k, :3, :3]
         if p >= 0:
             out[:, k, :3, 3] = out[:, p, :3, 3] + np.einsum("tab,b->ta", out[:, p, :3, :3], rest_local[k, :3, 3])
+            c = main_child.get(k)
+            if c is not None and match[k] >= 0 and match[c] >= 0:
+                now = np.einsum("tab,b->ta", out[:, k, :3, :3], rest_local[c, :3, 3])  # (T, 3) head -> child
+                goal = moved(c) - out[:, k, :3, 3]
+                out[:, k, :3, :3] = _swings(now, goal) @ out[:, k, :3, :3]
         else:
             anchor = _first_weighted(k, match, parents)
             a = anchor if anchor is not None else k
             src = match[a] if match[a] >= 0 else 0
-            moved = deltas[:, src, :3, :3] @ bind[a, :3, 3] + deltas[:, src, :3, 3]  # the anchor's head, (T, 3)
+            head = deltas[:, src, :3, :3] @ bind[a, :3, 3] + deltas[:, src, :3, 3]  # the anchor's head, (T, 3)
             offset = bind[a, :3, 3] - bind[k, :3, 3]  # root -> anchor at rest (the root does not turn if unmatched)
             turn = out[:, k, :3, :3] @ bind[k, :3, :3].T  # (T, 3, 3) the root's world turn
-            out[:, k, :3, 3] = moved - np.einsum("tab,b->ta", turn, offset)
+            out[:, k, :3, 3] = head - np.einsum("tab,b->ta", turn, offset)
     return out
+
+
+def _main_children(parents: np.ndarray) -> dict[int, int]:
+    """{bone: its child with the most bones under it} for every bone with children."""
+    size = np.ones(len(parents), int)
+    for k in range(len(parents) - 1, -1, -1):  # parents come before children
+        if parents[k] >= 0:
+            size[parents[k]] += size[k]
+    best: dict[int, int] = {}
+    for k, p in enumerate(parents):
+        if p >= 0 and (p not in best or size[k] > size[best[p]]):
+            best[p] = k
+    return best
+
+
+def _swings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) per row the smallest rotation taking the direction of a (T, 3) to that of b (T, 3)."""
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    v, c = np.cross(a, b), np.clip((a * b).sum(1), -0.999999, None)
+    K = np.zeros((len(a), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
+    K[:, 1, 0], K[:, 2, 0], K[:, 2, 1] = v[:, 2], -v[:, 1], v[:, 0]
+    return np.eye(3) + K + K @ K / (1.0 + c)[:, None, None]
 
 
 def _first_weighted(root: int, match: np.ndarray, parents: np.ndarray) -> int | None:

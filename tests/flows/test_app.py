@@ -216,3 +216,13 @@ def test_a_non_image_through_the_apps_api_gets_a_clear_refusal(served, tmp_path)
     with pytest.raises(Exception, match=r"UploadRefusedError: holiday\.png is not an image that can be read"):
         client.predict([handle_file(str(disguised))], False, None, api_name="/start")
     assert not (Path(settings.runs) / UPLOADS).exists()
+
+
+def test_pipeline_jobs_share_one_queue_one_at_a_time(served):
+    """A new upload or a rerun while a job runs waits in Gradio's queue (one pipeline job at a time by default; the
+    runs folder's lock would serialise them anyway), and the queue is bounded."""
+    demo, settings, _ = served
+    jobs = {f.name: (f.concurrency_id, f.concurrency_limit) for f in demo.fns.values()
+            if f.name in ("start", "rerun_click")}
+    assert jobs == {"start": ("pipeline", 1), "rerun_click": ("pipeline", 1)}
+    assert demo._queue.max_size == settings.queue_size

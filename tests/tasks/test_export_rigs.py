@@ -111,10 +111,10 @@ def test_a_rigs_glb_has_its_bones_its_bind_pose_and_skins_like_annys_rig(anny, t
     moved = float(np.linalg.norm(ref[1] - ref[0], axis=1).max())
     print(f"{rig}: {len(names)} bones, bind arm tilt {tilt:.1f} deg; walk vs Anny's rig: mean {mean * 1000:.1f} mm, "
           f"95th percentile {p95 * 1000:.1f} mm (the walk moves vertices by up to {moved * 1000:.0f} mm)")
-    # Each bone turns as the Anny bone at its head; its children hang at the rig's own bone lengths, so along a chain
-    # the heads drift from where Anny's skin puts them (measured: game_engine 17 / 22 mm, the spine's three bones
-    # spanning Anny's five; mixamo and cmu_mb less)
-    assert moved > 0.1 and mean < 0.025 and p95 < 0.04, (mean, p95)
+    # Each bone turns as the Anny bone at its head, then aims at where Anny's skin puts its main child: measured
+    # mean 1.5 / 1.4 / 0.6 mm (game_engine / mixamo / cmu_mb), 95th percentile <= 3.3 mm; without the aim the
+    # heads drift along the chains (game_engine 17 / 22 mm: its three spine bones span Anny's five)
+    assert moved > 0.1 and mean < 0.004 and p95 < 0.008, (mean, p95)
 
 
 def test_smplx_motion_files_move_each_rigs_limbs_as_in_smplx(anny, tmp_path):
