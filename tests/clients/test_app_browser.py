@@ -16,14 +16,11 @@ import pytest
 
 from flows.app import AppSettings, launch
 from tests.helpers.browser import chromium, needs_chromium, wait_for
+from tests.helpers.quick import quick_pipeline
 
 pytestmark = [pytest.mark.clients, needs_chromium, pytest.mark.usefixtures("prefect_harness")]
 
-QUICK = {"ingest": {"max_side": 512},
-         "fit": {"camera_iterations": 4, "body_iterations": 3, "detail_iterations": 2},
-         "avatar": {"classic": {"texture_size": 256}},
-         "render": {"seconds": 1.0, "fps": 8.0, "view_size": [160, 160], "image_size": [160, 160]},
-         "export": {"clips": ["turntable"]}, "runtime": {"threads": 1}}
+QUICK = quick_pipeline()
 
 
 def _free_port() -> int:

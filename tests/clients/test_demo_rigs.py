@@ -12,16 +12,13 @@ import pytest
 from scipy.spatial import cKDTree
 
 from dinar_core.export.blender import INSTALL, find_blender, probe_glb
+from tests.helpers.quick import quick_pipeline
 
 pytestmark = [pytest.mark.clients, pytest.mark.usefixtures("prefect_harness"),
               pytest.mark.skipif(find_blender() is None, reason=f"Blender not found: {INSTALL}")]
 
 CLIPS = ["walk", "wave", "idle", "turntable"]
-QUICK = {"ingest": {"max_side": 512},
-         "fit": {"camera_iterations": 4, "body_iterations": 3, "detail_iterations": 2},
-         "avatar": {"classic": {"texture_size": 256}},
-         "render": {"seconds": 1.0, "fps": 8.0, "view_size": [128, 128], "image_size": [128, 128]},
-         "export": {"clips": CLIPS}, "runtime": {"threads": 1}}
+QUICK = quick_pipeline(CLIPS, size=128)
 
 
 def test_each_demo_person_on_each_rig_imports_in_blender(tmp_path, samples_dir):
