@@ -10,6 +10,10 @@ the bind bone frames (inverse bind matrices), nodes showing the fitted shape in 
 per clip every bone's local rotation sampled from the model's own posed bone frames, so a viewer's skinning reproduces
 Anny's (up to the four-weights-per-vertex limit of glTF).
 
+``export.rig`` puts an Anny avatar on one of Anny's standard rigs instead (`standard_rig`: game_engine, mixamo,
+cmu_mb; their names and weights, bound in the A- or T-pose the rig expects), each clip retargeted from Anny's own
+bones (`dinar_core.body.anny_rigs.retarget_world`). A SMPL-X avatar keeps SMPL-X's 55 joints.
+
 The file is read back (``read_glb_info``) and, when Khronos' validator is installed, validated: its error and
 warning counts go into the manifest and any error fails the stage.
 
