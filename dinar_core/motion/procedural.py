@@ -123,8 +123,9 @@ def anny_skeleton(joint_names, frame: np.ndarray, rest_joints: np.ndarray | None
             bones = (f"upperarm01.{s}", f"lowerarm01.{s}", f"wrist.{s}")
             if all(b in at for b in bones):
                 upper, fore = at[bones[1]] - at[bones[0]], at[bones[2]] - at[bones[1]]
-                forearm[f"{side}_elbow"] = rotation_between(fore / np.linalg.norm(fore),
-                                                            upper / np.linalg.norm(upper))
+                lu, lf = np.linalg.norm(upper), np.linalg.norm(fore)
+                if lu > 1e-9 and lf > 1e-9:  # (a test skeleton may put several joints at one point)
+                    forearm[f"{side}_elbow"] = rotation_between(fore / lf, upper / lu)
     return Skeleton.from_names(names, ANNY_ALIASES, np.asarray(frame, np.float64), "Anny", angle, forearm)
 
 
