@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dinar_core.errors import UnsafeWorkspaceError, UploadRefusedError
-from flows.app import (AppSettings, UPLOADS, launch, person_results, person_workspace, stage_uploads,
-                       status_rows, workspace_zip)
+from flows.app import (AppSettings, UPLOADS, launch, named_folder, person_results, person_workspace,
+                       photo_folders, stage_uploads, status_rows, workspace_zip)
 from tasks.workspace import Workspace
 
 
@@ -91,6 +91,21 @@ def test_too_large_and_too_many_files_are_refused(tmp_path, samples_dir):
         stage_uploads([photo] * 3, runs, few)
     with pytest.raises(UploadRefusedError, match="no photo was uploaded"):
         stage_uploads([], runs, few)
+
+
+def test_a_named_folder_is_one_of_the_photo_roots_folders(tmp_path):
+    root = tmp_path / "photos"
+    for name in ("alice", "bob", ".hidden"):
+        (root / name).mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (root / "linked").symlink_to(tmp_path / "elsewhere")
+    assert photo_folders(root) == [".", "alice", "bob"]  # no hidden folder, no link out of the root
+    assert named_folder(root, "alice") == (root / "alice").resolve() and named_folder(root, ".") == root.resolve()
+    for choice in ("..", "../elsewhere", "linked", ".hidden", str(tmp_path / "elsewhere"), "alice/..", ""):
+        with pytest.raises(UploadRefusedError, match="is not one of the folders this app may read"):
+            named_folder(root, choice)
+    with pytest.raises(UploadRefusedError):  # without --photos, no folder may be named
+        named_folder(None, ".")
 
 
 # ------------------------------------------------------------------------------------------- lookups
