@@ -76,7 +76,8 @@ def bone_correspondence(target_weights: np.ndarray, source_weights: np.ndarray, 
     """(Jt,) for each target bone the source bone it moves with (two rigs on one mesh in one bind pose): among the
     source bones that skin at least `min_share` of the target bone's skin (``sum_v w_t[v, k] w_s[v, s]``), the one
     whose head is nearest the target bone's head (the joint it turns about; of heads within `tie` metres of the
-    nearest, the one sharing the most skin: Anny's root, pelvis and lowest spine bone all start at one point);
+    nearest, the one whose weights are most alike (cosine): Anny's root, pelvis and lowest spine bone all start
+    at one point);
     -1 for a bone that skins nothing.
 
     target_weights: (V, Jt); source_weights: (V, Js), rows summing to 1; target_heads: (Jt, 3); source_heads:
@@ -86,7 +87,9 @@ def bone_correspondence(target_weights: np.ndarray, source_weights: np.ndarray, 
     dist = np.linalg.norm(target_heads[:, None] - source_heads[None], axis=-1)  # (Jt, Js)
     dist = np.where(overlap >= min_share * total[:, None], dist, np.inf)
     near = dist <= dist.min(1, keepdims=True) + tie
-    match = np.where(near, overlap, -1.0).argmax(1)
+    norms = np.linalg.norm(target_weights, axis=0)[:, None] * np.linalg.norm(source_weights, axis=0)[None]
+    alike = overlap / np.maximum(norms, 1e-12)  # (Jt, Js) cosine of the two bones' weights: 1 for the same skin
+    match = np.where(near, alike, -1.0).argmax(1)
     match[total <= 1e-9] = -1
     return match
 
