@@ -216,14 +216,14 @@ def serve(
     """Serve a scheduled deployment of the folder flow: each run processes what is new (the rest is cached)."""
     from tasks.config import resolve_config, to_dict
 
+    cfg = to_dict(resolve_config(None, config, set_))
+    configure_prefect(False)  # (a `dinar server` running here sets PREFECT_API_URL)
     if not has_real_server():
         raise fail(
             "Schedules need a real Prefect server", ": the temporary server that `dinar run` starts lives "
-            "only as long as one command. Start one with `make server` (UI at http://127.0.0.1:4200), then\n"
-            "  export PREFECT_API_URL=http://127.0.0.1:4200/api\n"
-            "and run `dinar serve` again (or point PREFECT_API_URL at your own server / Prefect Cloud).")
-    cfg = to_dict(resolve_config(None, config, set_))
-    configure_prefect(False)
+            "only as long as one command. Start one with `dinar server` (or `make server`; UI at "
+            "http://127.0.0.1:4200) and run `dinar serve` again (or point PREFECT_API_URL at your own server / "
+            "Prefect Cloud).")
     from flows.pipeline import process_folder
 
     console.print(f"serving deployment [bold]{esc(name)}[/bold] on {esc(os.environ['PREFECT_API_URL'])} with cron "
@@ -249,6 +249,42 @@ def report(runs: Path = typer.Argument(Path("runs"))) -> None:
     from tasks.report import write_report
 
     out_console.print(esc(str(write_report(runs))))
+
+
+@command("server")
+def local_server(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(4200, help="Port to listen on."),
+) -> None:
+    """A local Prefect server (UI + API, SQLite in the state folder). While it runs, every dinar command of this
+    state folder uses it instead of starting a temporary server (~10 s saved per command), and schedules can fire
+    (`dinar serve` with PREFECT_API_URL set)."""
+    import subprocess
+
+    from flows.settings import local_server_record
+
+    os.environ["DINAR_NO_LOCAL_SERVER"] = "1"  # this process starts the server; it does not look for one
+    os.environ.pop("PREFECT_API_URL", None)
+    configure_prefect(False)
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    proc = subprocess.Popen([prefect, "server", "start", "--host", host, "--port", str(port)])
+    record = local_server_record()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    record.write_text(json.dumps({"url": f"http://{shown}:{port}/api", "pid": proc.pid}), "utf-8")
+    console.print(f"Prefect server on http://{esc(shown)}:{port} (UI); recorded in {esc(str(record))}: dinar "
+                  f"commands now use it; Ctrl+C stops it")
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        code = proc.wait()
+    finally:
+        try:
+            if json.loads(record.read_text("utf-8")).get("pid") == proc.pid:
+                record.unlink()
+        except (OSError, ValueError):
+            pass
+    raise typer.Exit(code)
 
 
 @command("app")
