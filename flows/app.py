@@ -57,11 +57,12 @@ class AppSettings:
 # ---------------------------------------------------------------------------------------------- uploads
 
 
-def check_photo(path: Path, name: str, settings: AppSettings) -> None:
-    """Raise `UploadRefusedError` unless `path` (uploaded as `name`) is a photo the app takes: an image suffix, at most
-    ``max_photo_bytes``, and a header Pillow recognises as an image."""
+def check_photo(path: Path, settings: AppSettings) -> None:
+    """Raise `UploadRefusedError` unless `path` (its name is the one it was uploaded as) is a photo the app takes:
+    an image suffix, at most ``max_photo_bytes``, and a header Pillow recognises as an image."""
     from PIL import Image, UnidentifiedImageError
 
+    name = path.name
     suffix = Path(name).suffix.lower()
     kinds = "PNG, JPEG, WebP, TIFF, BMP or GIF"
     if suffix not in IMAGE_SUFFIXES:
@@ -109,7 +110,7 @@ def stage_uploads(files: list[Path], runs: Path, settings: AppSettings, one_pers
         raise UploadRefusedError(f"{len(files)} files in one upload, over the app's limit of {settings.max_photos}",
                                  fix="upload fewer at a time, or start `dinar app --max-photos N`")
     for f in files:
-        check_photo(f, f.name, settings)
+        check_photo(f, settings)
     unique: dict[str, Path] = {}  # the same photo twice in one upload is one photo
     for f in files:
         unique.setdefault(file_sha256(f), f)
@@ -166,7 +167,8 @@ def _existing(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class PersonResults:
-    """The files the page shows for one person (None: not made, or not yet)."""
+    """The files the page shows for one person (None: not made, or not yet); downloads: the GLB and the MP4 (those
+    that exist) and the workspace's zip."""
 
     overlay: str | None
     side: str | None
@@ -174,6 +176,7 @@ class PersonResults:
     video: str | None
     glb: str | None
     metrics: dict | None
+    downloads: list[str]
 
 
 def person_results(runs: Path, person: str) -> PersonResults:
@@ -187,19 +190,21 @@ def person_results(runs: Path, person: str) -> PersonResults:
             metrics = json.loads((ws.fit_dir / "metrics.json").read_text("utf-8"))
         except (OSError, ValueError):
             metrics = None
+    video, glb = _existing(ws.renders_dir / "video.mp4"), _existing(ws.avatar_dir / "avatar.glb")
     return PersonResults(
         overlay=_existing(ws.fit_dir / f"{frame}_overlay.png") if frame else None,
         side=_existing(ws.fit_dir / f"{frame}_side.png") if frame else None,
-        texture=_existing(ws.avatar_dir / "texture.png"),
-        video=_existing(ws.renders_dir / "video.mp4"),
-        glb=_existing(ws.avatar_dir / "avatar.glb"),
-        metrics=metrics)
+        texture=_existing(ws.avatar_dir / "texture.png"), video=video, glb=glb, metrics=metrics,
+        downloads=[p for p in (glb, video) if p] + [str(_zip(ws, runs))])
 
 
 def workspace_zip(runs: Path, person: str) -> Path:
     """``RUNS/.downloads/<person>.zip``: every regular file of the person's workspace (links are left out), remade
     when the workspace's manifest is newer than the zip."""
-    ws = person_workspace(runs, person)
+    return _zip(person_workspace(runs, person), runs)
+
+
+def _zip(ws: Workspace, runs: Path) -> Path:
     out = Path(runs) / DOWNLOADS / f"{ws.person}.zip"
     if out.is_file() and out.stat().st_mtime >= ws.manifest_path.stat().st_mtime:
         return out
@@ -211,12 +216,6 @@ def workspace_zip(runs: Path, person: str) -> Path:
                 zf.write(path, Path(ws.person) / path.relative_to(ws.root))
     os.replace(tmp, out)
     return out
-
-
-def person_downloads(runs: Path, person: str) -> list[str]:
-    """The GLB, the MP4 and the workspace's zip of `person` (those that exist)."""
-    res = person_results(runs, person)
-    return [p for p in (res.glb, res.video) if p] + [str(workspace_zip(runs, person))]
 
 
 def status_rows(runs: Path, persons: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -350,8 +349,7 @@ def build_app(settings: AppSettings, config: dict):
             return None, None, None, None, None, None, None
         with named_errors():
             res = person_results(runs, person)
-            downloads = person_downloads(runs, person)
-        return res.overlay, res.side, res.texture, res.video, res.glb, res.metrics, downloads
+        return res.overlay, res.side, res.texture, res.video, res.glb, res.metrics, res.downloads
 
     def rerun_click():
         with named_errors():
@@ -420,5 +418,5 @@ def launch(settings: AppSettings, config: dict, block: bool = True):
 
 
 __all__ = ["AppSettings", "build_app", "launch", "stage_uploads", "check_photo",
-           "person_workspace", "person_results", "workspace_zip", "person_downloads", "status_rows",
+           "person_workspace", "person_results", "workspace_zip", "status_rows",
            "named_folder", "photo_folders", "run_in_background"]

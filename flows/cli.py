@@ -257,8 +257,8 @@ def local_server(
     port: int = typer.Option(4200, help="Port to listen on."),
 ) -> None:
     """A local Prefect server (UI + API, SQLite in the state folder). While it runs, every dinar command of this
-    state folder uses it instead of starting a temporary server (~10 s saved per command), and schedules can fire
-    (`dinar serve` with PREFECT_API_URL set)."""
+    state folder uses it instead of starting a temporary server (~10 s saved per command), and `dinar serve`'s
+    schedules can fire on it."""
     import subprocess
 
     from flows.settings import local_server_record

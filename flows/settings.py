@@ -7,7 +7,7 @@
 - With ``PREFECT_API_URL`` set (a `prefect server`, or Prefect Cloud), runs go there instead.
 - A local server started by ``dinar server`` (``make server``) records itself in ``PREFECT_HOME/local-server.json``;
   while it answers, every command of the same ``PREFECT_HOME`` uses it instead of starting a temporary server
-  (measured: ``dinar run`` of one new photo through ingest 13.6 s -> 4.1 s). Only a loopback address is taken
+  (measured: ``dinar run`` of one new photo through ingest 14.4 s -> 4.9 s). Only a loopback address is taken
   from that file; ``DINAR_NO_LOCAL_SERVER=1`` turns the reuse off.
 """
 

@@ -121,8 +121,8 @@ def retarget_world(deltas: np.ndarray, match: np.ndarray, bind: np.ndarray, pare
     rest_local = np.linalg.inv(bind[np.maximum(parents, 0)]) @ bind  # (J, 4, 4) (roots: fixed below)
     main_child = _main_children(parents) if aim else {}
 
-    def moved(k: int) -> np.ndarray:  # (T, 3) where the source's skin takes bone k's rest head
-        d = deltas[:, match[k]]
+    def moved(k: int, source: int) -> np.ndarray:  # (T, 3) where source bone's skin takes bone k's rest head
+        d = deltas[:, source]
         return d[:, :3, :3] @ bind[k, :3, 3] + d[:, :3, 3]
 
     for k in range(J):
@@ -138,13 +138,12 @@ def retarget_world(deltas: np.ndarray, match: np.ndarray, bind: np.ndarray, pare
             c = main_child.get(k)
             if c is not None and match[k] >= 0 and match[c] >= 0:
                 now = np.einsum("tab,b->ta", out[:, k, :3, :3], rest_local[c, :3, 3])  # (T, 3) head -> child
-                goal = moved(c) - out[:, k, :3, 3]
-                out[:, k, :3, :3] = _swings(now, goal) @ out[:, k, :3, :3]
+                goal = moved(c, match[c]) - out[:, k, :3, 3]
+                out[:, k, :3, :3] = rotation_between(now, goal) @ out[:, k, :3, :3]
         else:
-            anchor = _first_weighted(k, match, parents)
-            a = anchor if anchor is not None else k
-            src = match[a] if match[a] >= 0 else 0
-            head = deltas[:, src, :3, :3] @ bind[a, :3, 3] + deltas[:, src, :3, 3]  # the anchor's head, (T, 3)
+            # the first bone under the root (breadth first, the root itself first) that has a source bone
+            a = next((b for b in _subtree(k, parents) if match[b] >= 0), k)
+            head = moved(a, max(match[a], 0))  # the anchor's head, (T, 3)
             offset = bind[a, :3, 3] - bind[k, :3, 3]  # root -> anchor at rest (the root does not turn if unmatched)
             turn = out[:, k, :3, :3] @ bind[k, :3, :3].T  # (T, 3, 3) the root's world turn
             out[:, k, :3, 3] = head - np.einsum("tab,b->ta", turn, offset)
@@ -162,28 +161,6 @@ def _main_children(parents: np.ndarray) -> dict[int, int]:
         if p >= 0 and (p not in best or size[k] > size[best[p]]):
             best[p] = k
     return best
-
-
-def _swings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) per row the smallest rotation taking the direction of a (T, 3) to that of b (T, 3)."""
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    v, c = np.cross(a, b), np.clip((a * b).sum(1), -0.999999, None)
-    K = np.zeros((len(a), 3, 3))
-    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
-    K[:, 1, 0], K[:, 2, 0], K[:, 2, 1] = v[:, 2], -v[:, 1], v[:, 0]
-    return np.eye(3) + K + K @ K / (1.0 + c)[:, None, None]
-
-
-def _first_weighted(root: int, match: np.ndarray, parents: np.ndarray) -> int | None:
-    """The first bone under `root` (breadth first, the root itself first) that has a matched source bone."""
-    frontier = [root]
-    while frontier:
-        for k in frontier:
-            if match[k] >= 0:
-                return k
-        frontier = [c for c in range(len(parents)) if parents[c] in frontier]
-    return None
 
 
 def t_pose_deltas(bind: np.ndarray, parents: np.ndarray, names: tuple[str, ...], arms: dict[str, tuple[str, str]]
@@ -210,6 +187,7 @@ def t_pose_deltas(bind: np.ndarray, parents: np.ndarray, names: tuple[str, ...],
 
 
 def _subtree(root: int, parents: np.ndarray) -> list[int]:
+    """`root` and every bone under it, breadth first."""
     out, frontier = [], [root]
     while frontier:
         out += frontier

@@ -129,7 +129,6 @@ def anny_skeleton(joint_names, frame: np.ndarray, rest_joints: np.ndarray | None
     return Skeleton.from_names(names, ANNY_ALIASES, np.asarray(frame, np.float64), "Anny", angle, forearm)
 
 
-
 SMPLX_SKELETON = Skeleton(SMPLX_BODY_JOINTS, {n: (n,) for n in SMPLX_BODY_JOINTS}, None, "SMPL-X")
 
 

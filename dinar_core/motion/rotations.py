@@ -121,7 +121,12 @@ def matrix_to_axis_angle(mat: np.ndarray) -> np.ndarray:
 
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(3, 3) the smallest rotation taking unit vector `a` (3,) to unit vector `b` (3,) (not opposite)."""
-    v, c = np.cross(a, b), float(np.dot(a, b))
-    K = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + K + K @ K / (1.0 + c)
+    """(..., 3, 3) the smallest rotation taking the direction of `a` (..., 3) to that of `b` (..., 3) (Rodrigues;
+    directions almost opposite are taken as 1e-6 short of it)."""
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    v, c = np.cross(a, b), np.clip((a * b).sum(-1), -0.999999, None)
+    K = np.zeros(v.shape[:-1] + (3, 3))
+    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    K[..., 1, 0], K[..., 2, 0], K[..., 2, 1] = v[..., 2], -v[..., 1], v[..., 0]
+    return np.eye(3) + K + K @ K / (1.0 + c)[..., None, None]
