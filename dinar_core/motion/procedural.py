@@ -116,7 +116,7 @@ def anny_skeleton(joint_names, frame: np.ndarray, rest_joints: np.ndarray | None
     names = tuple(joint_names)
     angle, forearm = 0.8, {}
     if rest_joints is not None and "upperarm01.L" in names and "wrist.L" in names:
-        at = {n: np.asarray(rest_joints, np.float64)[i] for i, n in enumerate(names)}
+        at = {n: np.asarray(rest_joints)[i] for i, n in enumerate(names)}  # (their dtype: the angle as before)
         d = at["wrist.L"] - at["upperarm01.L"]
         angle = float(np.arctan2(-d[1], abs(d[0])))
         for side, s in (("left", "L"), ("right", "R")):
