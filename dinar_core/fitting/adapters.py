@@ -86,6 +86,17 @@ def smplx_body_spec() -> BodySpec:
         leg_joints=legs, joint_names=tuple(sorted(j, key=j.get)))
 
 
+SMPLX_LIMB_AIMS: tuple[tuple[int, int, int, int], ...] = (
+    (SMPLX_BODY["left_shoulder"], 16, 5, 6), (SMPLX_BODY["left_elbow"], 18, 6, 7),
+    (SMPLX_BODY["right_shoulder"], 17, 2, 3), (SMPLX_BODY["right_elbow"], 19, 3, 4),
+    (SMPLX_BODY["left_hip"], 1, 12, 13), (SMPLX_BODY["left_knee"], 4, 13, 14),
+    (SMPLX_BODY["right_hip"], 2, 9, 10), (SMPLX_BODY["right_knee"], 5, 10, 11),
+)
+"""(body_pose joint, the model joint it turns about, the BODY_25 keypoints at the limb's near and far ends) of
+each upper arm, forearm, thigh and shin, parents first: the limbs ``init.aim_limbs`` turns towards the
+detections."""
+
+
 class SMPLXFitBody:
     """:class:`FitBody` over an :class:`~dinar_core.body.SMPLXBody` (DINAR's settings: 6 hand PCA components,
     flat_hand_mean=False, 10 betas / expression, face contour, DINAR's fixed eye poses).
@@ -99,6 +110,7 @@ class SMPLXFitBody:
         m = body.smplx
         self.spec = smplx_body_spec()
         self.faces = body.faces
+        self.limb_aims = SMPLX_LIMB_AIMS
         dirs = torch.cat([m.shapedirs, m.expr_dirs], -1)  # (V, 3, 20)
         V = dirs.shape[0]
         self.v_template = m.v_template  # (V, 3)
@@ -137,20 +149,11 @@ class SMPLXFitBody:
                           self.eyes.reshape(1, 6).expand(b, 6), left, right], 1)
         return pose + self.pose_mean
 
-    def forward(self, v: FitVariables) -> BodyOutput:
-        from smplx.lbs import find_dynamic_lmk_idx_and_bcoords, vertices2landmarks
-
-        m = self.body.smplx
+    def _chain(self, v: FitVariables, J: Tensor, rot: Tensor) -> tuple[Tensor, Tensor]:
+        """The kinematic chain, one tree level at a time (11 batched steps instead of 54 per-joint ones).
+        J: (B, 55, 3) rest joints; rot: (B, 55, 3, 3) local rotations -> global rotations R (B, 55, 3, 3) and
+        posed joints P (B, 55, 3), before the translation."""
         b = v.batch_size
-        coeffs = torch.cat([v.betas, v.expression], 1)  # (B, 20)
-        v_shaped = self.v_template + (coeffs @ self.shape_dirs.T).reshape(b, -1, 3)  # (B, V, 3)
-        J = self.j_template + (coeffs @ self.j_dirs.T).reshape(b, -1, 3)  # (B, 55, 3)
-        pose = self.full_pose(v)
-        rot = axis_angle_to_matrix(pose.reshape(b, -1, 3))  # (B, 55, 3, 3)
-        eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
-        feat = (rot[:, 1:] - eye).reshape(b, -1)  # (B, 486)
-        v_posed = v_shaped + (feat @ self.posedirs).reshape(b, -1, 3)  # (B, V, 3)
-        # Kinematic chain, one tree level at a time (11 batched steps instead of 54 per-joint ones).
         rel = J - J[:, self.parent_index]  # (B, 55, 3) offset of each joint from its parent (root: 0)
         rel = rel.clone()
         rel[:, 0] = J[:, 0]
@@ -163,9 +166,64 @@ class SMPLXFitBody:
             P_levels.append(pp + (pr @ rel[:, idx, :, None])[..., 0])
         R = torch.cat(R_levels, 1)[:, self.level_inverse]  # (B, 55, 3, 3) global rotations, joint order
         P = torch.cat(P_levels, 1)[:, self.level_inverse]  # (B, 55, 3) posed joints
+        return R, P
+
+    def forward(self, v: FitVariables) -> BodyOutput:
+        return self._forward(v, None)
+
+    def forward_vertices(self, v: FitVariables, vertex_ids: Tensor) -> BodyOutput:
+        """``forward`` with only the vertices ``vertex_ids`` (N,) evaluated, plus those the keypoints come from (the
+        face landmarks' triangles, static and dynamic, and smplx's 21 extra surface points): vertices (B, N, 3),
+        joints and source_points exactly as ``forward``'s."""
+        return self._forward(v, self._vertex_selection(vertex_ids))
+
+    def _vertex_selection(self, vertex_ids: Tensor) -> dict:
+        """The buffers of one vertex set (cached): the set extended by the keypoints' vertices, its rows of the
+        template, shape and pose directions and skinning weights, the faces renumbered into it, and where the
+        extra surface points are in it."""
+        key = tuple(vertex_ids.tolist())
+        cache = self.__dict__.setdefault("_selections", {})
+        if key in cache:
+            return cache[key]
+        m = self.body.smplx
+        faces = m.faces_tensor
+        needed = torch.cat([faces[m.lmk_faces_idx].reshape(-1), faces[m.dynamic_lmk_faces_idx.reshape(-1)].reshape(-1),
+                            m.vertex_joint_selector.extra_joints_idxs.reshape(-1)]).to(vertex_ids)
+        ids = vertex_ids.to(self.device)
+        extra = needed[~torch.isin(needed, ids)].unique()
+        full = torch.cat([ids, extra])  # (N',): the requested vertices first
+        V = self.v_template.shape[0]
+        position = torch.zeros(V, dtype=torch.int64, device=self.device)  # 0 for faces no landmark uses
+        position[full] = torch.arange(len(full), device=self.device)
+        rows = (3 * full[:, None] + torch.arange(3, device=self.device)).reshape(-1)  # the (V*3) rows of full
+        sel = {"count": len(ids), "template": self.v_template[full], "shape_dirs": self.shape_dirs[rows],
+               "posedirs": self.posedirs[:, rows], "weights": self.weights[full], "faces": position[faces],
+               "extra": position[m.vertex_joint_selector.extra_joints_idxs]}
+        cache[key] = sel
+        return sel
+
+    def _forward(self, v: FitVariables, sel: dict | None) -> BodyOutput:
+        """The posed body on all vertices (``sel`` None) or on a ``_vertex_selection``."""
+        from smplx.lbs import find_dynamic_lmk_idx_and_bcoords, vertices2landmarks
+
+        m = self.body.smplx
+        if sel is None:
+            sel = {"count": None, "template": self.v_template, "shape_dirs": self.shape_dirs,
+                   "posedirs": self.posedirs, "weights": self.weights, "faces": m.faces_tensor,
+                   "extra": m.vertex_joint_selector.extra_joints_idxs}
+        b = v.batch_size
+        coeffs = torch.cat([v.betas, v.expression], 1)  # (B, 20)
+        v_shaped = sel["template"] + (coeffs @ sel["shape_dirs"].T).reshape(b, -1, 3)  # (B, V, 3)
+        J = self.j_template + (coeffs @ self.j_dirs.T).reshape(b, -1, 3)  # (B, 55, 3)
+        pose = self.full_pose(v)
+        rot = axis_angle_to_matrix(pose.reshape(b, -1, 3))  # (B, 55, 3, 3)
+        eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+        feat = (rot[:, 1:] - eye).reshape(b, -1)  # (B, 486)
+        v_posed = v_shaped + (feat @ sel["posedirs"]).reshape(b, -1, 3)  # (B, V, 3)
+        R, P = self._chain(v, J, rot)
         t = P - (R @ J[..., None])[..., 0]  # (B, 55, 3): x -> R x + t moves rest points with their joint
         A = torch.cat([R.reshape(b, -1, 9), t], -1)  # (B, 55, 12)
-        T = self.weights @ A  # (B, V, 12) blended transforms, row-major 3x3 then translation
+        T = sel["weights"] @ A  # (B, V, 12) blended transforms, row-major 3x3 then translation
         x, y, z = v_posed[..., 0:1], v_posed[..., 1:2], v_posed[..., 2:3]
         verts = torch.stack([(T[..., 3 * r:3 * r + 3] * torch.cat([x, y, z], -1)).sum(-1) for r in range(3)], -1)
         verts = verts + T[..., 9:]  # (B, V, 3)
@@ -176,15 +234,27 @@ class SMPLXFitBody:
                                                              m.dynamic_lmk_bary_coords, m.neck_kin_chain)
         lmk_idx = torch.cat([lmk_idx, dyn_idx], 1)
         lmk_bary = torch.cat([lmk_bary, dyn_bary], 1)
-        landmarks = vertices2landmarks(verts, m.faces_tensor, lmk_idx, lmk_bary)  # (B, 68, 3)
-        extra = verts[:, m.vertex_joint_selector.extra_joints_idxs]  # (B, 21, 3)
+        landmarks = vertices2landmarks(verts, sel["faces"], lmk_idx, lmk_bary)  # (B, 68, 3)
+        extra = verts[:, sel["extra"]]  # (B, 21, 3)
         points = torch.cat([P, extra, landmarks], 1) + v.transl[:, None]  # (B, 144, 3)
+        verts = verts if sel["count"] is None else verts[:, : sel["count"]]
         return BodyOutput(vertices=verts + v.transl[:, None], joints=points[:, :55], source_points=points)
 
     __call__ = forward
 
     def keypoints(self, output: BodyOutput) -> Keypoints3D:
         return self.body.keypoints(output)
+
+    def pose_frames(self, v: FitVariables) -> Tensor:
+        """(B, Jb, 3, 3) for each ``body_pose`` joint, the camera-frame rotation G in which its local rotation acts:
+        the joint's world rotation is ``G @ local`` (for SMPL-X, G is the parent's world rotation)."""
+        b = v.batch_size
+        coeffs = torch.cat([v.betas, v.expression], 1)
+        J = self.j_template + (coeffs @ self.j_dirs.T).reshape(b, -1, 3)
+        rot = axis_angle_to_matrix(self.full_pose(v).reshape(b, -1, 3))
+        R, _ = self._chain(v, J, rot)
+        parents = self.parent_index[1:self.spec.num_body_joints + 1]  # body joint k is SMPL-X joint k + 1
+        return R[:, parents]
 
     def to_params(self, v: FitVariables):
         """The fitted variables as ``SMPLXParams`` (for ``SMPLXBody`` and DINAR's pickle)."""
@@ -252,6 +322,12 @@ class AnnyFitBody:
         if missing:
             raise ValueError(f"this Anny model lacks the bones {missing}")
         self.bone_index = torch.tensor([names[b] for b in ANNY_BODY_BONES], device=body.device)
+        pose_index = {b: k for k, b in enumerate(ANNY_BODY_BONES)}
+        # BODY_25: 2-4 right shoulder, elbow, wrist; 5-7 left; 9-11 right hip, knee, ankle; 12-14 left.
+        ends = (("upperarm01.L", 5, 6), ("lowerarm01.L", 6, 7), ("upperarm01.R", 2, 3), ("lowerarm01.R", 3, 4),
+                ("upperleg01.L", 12, 13), ("lowerleg01.L", 13, 14), ("upperleg01.R", 9, 10),
+                ("lowerleg01.R", 10, 11))
+        self.limb_aims = tuple((pose_index[bone], names[bone], near, far) for bone, near, far in ends)
 
     @property
     def device(self) -> torch.device:
@@ -267,6 +343,24 @@ class AnnyFitBody:
 
     def forward(self, v: FitVariables) -> BodyOutput:
         return self.body.forward(self.to_params(v))
+
+    def forward_vertices(self, v: FitVariables, vertex_ids: Tensor) -> BodyOutput:
+        """``forward`` with only the vertices ``vertex_ids`` (N,) evaluated (``AnnyBody.forward_vertices``)."""
+        return self.body.forward_vertices(self.to_params(v), vertex_ids)
+
+    def pose_frames(self, v: FitVariables) -> Tensor:
+        """(B, Jb, 3, 3) for each ``body_pose`` bone, the camera-frame rotation G in which its axis-angle acts: the
+        bone's world rotation is ``G @ local @ U`` (Anny's 'local-ref' chain: G = W_parent U_parent^T, U the
+        reference orientations, then the canonical frame and ``global_orient``)."""
+        out = self.body._run(self.to_params(v))
+        W = out["bone_poses"][..., :3, :3]  # (B, J, 3, 3) Anny frame
+        U = self.body.anny.reference_bone_orientations
+        if U is None:
+            U = out["rest_bone_poses"][0, :, :3, :3]
+        parents = self.body.parents[self.bone_index]
+        G = W[:, parents] @ U[parents].transpose(-1, -2)  # (B, Jb, 3, 3)
+        g = axis_angle_to_matrix(v.global_orient)[:, None]  # (B, 1, 3, 3)
+        return g @ self.body.frame @ G
 
     __call__ = forward
 

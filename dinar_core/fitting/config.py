@@ -18,7 +18,11 @@ class FitConfig:
     """LBFGS (strong-Wolfe line search, SMPLify-X's choice: few iterations) or Adam (``adam_lr``)."""
     camera_iterations: int = 15
     """Stage 1 optimiser steps (LBFGS: outer steps of up to ``lbfgs_inner`` evaluations)."""
-    body_iterations: int = 10
+    aim_limbs: bool = True
+    """After the camera stage, turn each upper arm, forearm, thigh and shin about the optical axis towards its
+    detected keypoints (``init.aim_limbs``, closed form): the body stages start near the 2D pose instead of the
+    rest pose."""
+    body_iterations: int = 5
     """Stage 2 optimiser steps, per entry of ``body_prior_schedule``."""
     body_prior_schedule: tuple[float, ...] = (20.0, 4.0, 1.0)
     """Stage 2 runs once per entry with the pose and shape prior weights multiplied by it (SMPLify's annealing):
@@ -27,7 +31,7 @@ class FitConfig:
     """Multiplies the silhouette weights in the same stage-2 runs (shorter: the last value repeats). The
     silhouette cannot tell the left leg from the right: weighted fully from the start, it holds limbs that
     begin on the wrong side (crossed knees in a profile view) where the keypoints would have moved them."""
-    detail_iterations: int = 10
+    detail_iterations: int = 5
     """Stage 3 optimiser steps."""
     lbfgs_inner: int = 10
     """LBFGS ``max_iter``: function evaluations per outer step, at most (x 1.25 with the line search)."""
@@ -102,6 +106,13 @@ class FitConfig:
     """Points sampled on each mask's outline for the coverage term."""
     silhouette_vertices: int = 4000
     """Vertices (a fixed, seeded subset; 0 = all) the silhouette terms use: their cost is linear in it."""
+    silhouette_vertex_schedule: tuple[int, ...] = ()
+    """Coarse to fine: the silhouette vertices of each stage-2 run (parallel to ``body_prior_schedule``; the last
+    repeats; each set is part of the next; empty = ``silhouette_vertices`` throughout; detail always uses
+    ``silhouette_vertices``)."""
+    partial_forward: bool = True
+    """Evaluate the body only where the loss looks (the silhouette vertices, the keypoints' support) when the body
+    offers it (``forward_vertices``; Anny): the same loss, a fraction of the skinning."""
     mask_pad: float = 0.25
     """The outside-distance map extends this fraction of the image beyond each side (border replicated, so a
     mask cut by the frame continues beyond it and the body may leave the picture there)."""

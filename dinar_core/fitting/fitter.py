@@ -25,9 +25,9 @@ from dinar_core.body.parts import Part, body_parts
 from dinar_core.fitting import contact
 from dinar_core.fitting.adapters import AnnyFitBody, SMPLXFitBody
 from dinar_core.fitting.config import FitConfig
-from dinar_core.fitting.init import init_camera
+from dinar_core.fitting.init import aim_limbs, init_camera
 from dinar_core.fitting.metrics import FrameMetrics, Plausibility, frame_metrics, limit_violations, waist_girth
-from dinar_core.fitting.objective import HeightModel, Problem, silhouette_vertex_subset
+from dinar_core.fitting.objective import HeightModel, Problem, vertex_order
 from dinar_core.fitting.schedule import StageReport, run_stage, stage_plan
 from dinar_core.fitting.targets import LEG_KEYPOINTS, FitTargets, prepare_targets
 from dinar_core.fitting.variables import FitBody, FitVariables
@@ -105,8 +105,12 @@ def fit_body(body, keypoints: Sequence, masks: Sequence[np.ndarray | None], imag
     targets = prepare_targets(keypoints, masks, image_sizes, fb.spec, cfg, device)
     # 2. Start: the rest body, turned and placed on the torso keypoints.
     v, problem = _start(fb, targets, cfg, device)
-    # 3. Optimise: camera, then body with annealed priors, then hands and face.
-    stages = [run_stage(problem, v, run) for run in stage_plan(cfg, targets.has_detail)]
+    # 3. Optimise: camera, (the limbs aimed at the keypoints,) then body with annealed priors, then hands and face.
+    stages = []
+    for run in stage_plan(cfg, targets.has_detail):
+        stages.append(run_stage(problem, v, run))
+        if run.stage == "camera" and cfg.aim_limbs:
+            aim_limbs(fb, v, targets.target, targets.K)
     # 4. The fitted bodies, their keypoints and the quality figures.
     v = v.detach()
     with torch.no_grad():
@@ -138,16 +142,16 @@ def _start(fb: FitBody, targets: FitTargets, cfg: FitConfig, device: torch.devic
     v.global_orient = init.global_orient.clone()
     v.transl = init.transl.clone()
     shared = v.betas[:1].clone() if cfg.share_shape and B > 1 and v.betas.numel() else None
-    subset = silhouette_vertex_subset(rest_out.vertices.shape[1], cfg, device)
+    order = vertex_order(rest_out.vertices.shape[1], cfg, device)
     parts = vertex_parts(fb)
     cover_weight = shapes = None
     if parts is not None:
         parts = parts.to(device)
         loose = (parts == int(Part.TORSO)) | (parts == int(Part.LEG_L)) | (parts == int(Part.LEG_R))
         weight = torch.where(loose, float(cfg.coverage_loose_scale), 1.0)  # (V,)
-        cover_weight = weight if subset is None else weight[subset]
+        cover_weight = weight
         shapes = contact.contact_shapes(rest_out.vertices[0], rest_kp.points[0], parts)
-    problem = Problem(fb, cfg, targets, available, subset, init.global_orient.clone(), shared, cover_weight, shapes,
+    problem = Problem(fb, cfg, targets, available, order, init.global_orient.clone(), shared, cover_weight, shapes,
                       height_model(fb, device), contact.probe_table(available.cpu()), parts)
     return v, problem
 

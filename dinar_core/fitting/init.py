@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from dinar_core.fitting.variables import FitVariables
 from dinar_core.keypoints.layout import BODY_25
 from dinar_core.rotations import matrix_to_axis_angle, rot_x, rot_y, rot_z
 
@@ -109,3 +110,48 @@ def init_camera(rest_points: Tensor, root: Tensor, available: Tensor, target: Te
         depths.append(z)
     return CameraInit(torch.stack(orients).to(rest_points.device), torch.stack(transls).to(rest_points.device),
                       torch.tensor(depths, device=rest_points.device))
+
+
+def aim_limbs(fb, v, target: Tensor, K: Tensor, min_length: float = 0.3) -> FitVariables:
+    """Turn each limb the body lists in ``fb.limb_aims`` (upper arms, forearms, thighs, shins; parents first) about
+    the camera's optical axis through its joint, so that it points in the image as the detected limb (near to far
+    keypoint) does: a closed-form start for the body stages from the 2D keypoints (the depth of each limb stays as
+    it was). A limb is left as it is when its far keypoint is not detected, or when its detected image length is
+    under ``min_length`` of the model's (a limb pointing at the camera: its image direction is noise).
+
+    fb: a FitBody with ``limb_aims`` ((body_pose joint, model joint, BODY_25 near and far keypoints), ...) and
+        ``pose_frames(v)`` ((B, Jb, 3, 3) the camera-frame rotation each local rotation acts in); without them ``v``
+        is returned unchanged.
+    v: FitVariables after the camera stage (updated in place and returned).
+    target: (B, 137, 3) detections (x, y, confidence); K: (B, 3, 3).
+    """
+    from dinar_core.render.camera import project
+    from dinar_core.rotations import axis_angle_to_matrix
+
+    aims = getattr(fb, "limb_aims", ())
+    if not aims or not hasattr(fb, "pose_frames"):
+        return v
+    with torch.no_grad():
+        for pose_j, joint, start, end in aims:
+            out = fb.forward(v)
+            kp = fb.keypoints(out).points  # (B, 137, 3)
+            image = project(torch.stack([out.joints[:, joint], kp[:, end]], 1), K)  # (B, 2, 2)
+            a = image[:, 1] - image[:, 0]  # (B, 2) the model's limb in the image, from its joint
+            # the detected limb: from its detected near end when there is one (the model's joint need not be on
+            # it: a foreshortened parent limb puts it beyond), else from the model's joint
+            seen_start = (target[:, start, 2] > 0)[:, None]
+            b = target[:, end, :2] - torch.where(seen_start, target[:, start, :2], image[:, 0])
+            la, lb = a.norm(dim=-1), b.norm(dim=-1)
+            ok = (target[:, end, 2] > 0) & (la > 1.0) & (lb > min_length * la)
+            theta = torch.atan2(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0], (a * b).sum(-1))
+            theta = torch.where(ok, theta, torch.zeros_like(theta))
+            c, s = torch.cos(theta), torch.sin(theta)
+            delta = torch.zeros(theta.shape[0], 3, 3, dtype=theta.dtype, device=theta.device)
+            delta[:, 0, 0], delta[:, 0, 1], delta[:, 1, 0], delta[:, 1, 1], delta[:, 2, 2] = c, -s, s, c, 1.0
+            G = fb.pose_frames(v)[:, pose_j]  # (B, 3, 3)
+            local = axis_angle_to_matrix(v.body_pose[:, pose_j])
+            turned = G.transpose(-1, -2) @ delta @ G @ local
+            pose = v.body_pose.clone()
+            pose[:, pose_j] = matrix_to_axis_angle(turned)
+            v.body_pose = pose
+    return v

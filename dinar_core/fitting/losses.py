@@ -72,6 +72,16 @@ def silhouette_outside_loss(points: Tensor, outside_dt: Tensor, size: Tensor, sc
     return (weight * d * d).sum(-1) / weight.sum(-1).clamp_min(1.0)
 
 
+def nearest_points(queries: Tensor, points: Tensor) -> Tensor:
+    """(B, M) index of the nearest of ``points`` (B, V, 2) to each of ``queries`` (B, M, 2): the squared distance
+    less the queries' own |q|^2 (which does not change the choice) as one batched product, then a min; about half
+    the time of ``cdist(...).argmin`` on the CPU, where the square roots and argmin dominate."""
+    centre = queries.mean(1, keepdim=True)  # small coordinates: the expansion keeps float32's precision
+    q, p = queries - centre, points - centre
+    scores = torch.baddbmm((p * p).sum(-1)[:, None, :], q, p.transpose(1, 2), alpha=-2.0)  # (B, M, V)
+    return scores.min(-1).indices
+
+
 def silhouette_coverage_loss(points: Tensor, mask_points: Tensor, mask_weight: Tensor, scale: Tensor,
                               sigma: float | None = None, vertex_weight: Tensor | None = None) -> Tensor:
     """Penalise mask pixels far from the projected body: one-sided chamfer from mask boundary samples to the
@@ -86,7 +96,7 @@ def silhouette_coverage_loss(points: Tensor, mask_points: Tensor, mask_weight: T
     (a helmet, a bag), which no pose can cover.
     """
     with torch.no_grad():  # which vertex is nearest is a discrete choice: find it without building a graph
-        nearest = torch.cdist(mask_points, points.detach()).argmin(-1)  # (B, M)
+        nearest = nearest_points(mask_points, points.detach())  # (B, M)
     picked = torch.gather(points, 1, nearest[..., None].expand(-1, -1, 2))  # (B, M, 2)
     d2 = ((mask_points - picked) ** 2).sum(-1) / (scale[:, None] ** 2)  # (B, M)
     if sigma is not None:

@@ -45,9 +45,10 @@ class Problem:
     """One fit's fixed data and bookkeeping.
 
     body: the :class:`FitBody`; targets: :class:`FitTargets`; available: (137,) bool, the keypoints the body has.
-    vertex_subset: (V',) int64 vertices the silhouette terms use (None: all). init_orient: (B, 3) stage 1's starting
+    vertex_order: (V,) int64 a seeded permutation of the vertices, whose first ``n`` (sorted) the silhouette
+    terms use (:meth:`silhouette_vertices`), or None (all). init_orient: (B, 3) stage 1's starting
     orientation. shared_betas: (1, num_betas) the one shape of every frame (``FitConfig.share_shape``), or None.
-    cover_weight: (V',) weight of each silhouette vertex in the coverage term (``FitConfig.coverage_loose_scale``
+    cover_weight: (V,) weight of each vertex in the coverage term (``FitConfig.coverage_loose_scale``
     on loose-clothes parts), or None. shapes: the ``contact`` solids of the rest body, or None (no part labels);
     probes: the ``contact.ProbeTable`` of the body's keypoints.
     height: :class:`HeightModel`, or None. parts: (V,) the body's vertex parts, or None. partial: (B,) float, 1 for
@@ -59,7 +60,7 @@ class Problem:
     cfg: FitConfig
     targets: FitTargets
     available: Tensor
-    vertex_subset: Tensor | None = None
+    vertex_order: Tensor | None = None
     init_orient: Tensor | None = None
     shared_betas: Tensor | None = None
     cover_weight: Tensor | None = None
@@ -70,6 +71,19 @@ class Problem:
     partial: Tensor | None = field(init=False, default=None)  # derived from targets in __post_init__
     standing: Tensor | None = field(init=False, default=None)
     evaluations: int = 0
+
+    def silhouette_vertices(self, count: int | None = None) -> tuple[Tensor | None, Tensor | None]:
+        """The vertices the silhouette terms use and their coverage weights: the first ``count`` (None:
+        ``cfg.silhouette_vertices``) of ``vertex_order``, sorted, so a smaller set is part of every larger one
+        (the coarse-to-fine stages); (None, ``cover_weight``) for all vertices. Cached per count."""
+        count = self.cfg.silhouette_vertices if count is None else count
+        if self.vertex_order is None or not 0 < count < len(self.vertex_order):
+            return None, self.cover_weight
+        cache = self.__dict__.setdefault("_subsets", {})
+        if count not in cache:
+            ids = self.vertex_order[:count].sort().values
+            cache[count] = (ids, None if self.cover_weight is None else self.cover_weight[ids])
+        return cache[count]
 
     def __post_init__(self) -> None:
         t = self.targets.target
@@ -96,12 +110,11 @@ class HeightModel:
         return self.h0 + (betas - self.betas0) @ self.grad
 
 
-def silhouette_vertex_subset(num_verts: int, cfg: FitConfig, device: torch.device) -> Tensor | None:
-    """A fixed, seeded subset of ``cfg.silhouette_vertices`` vertex ids (sorted, (V',) int64), None for all."""
-    if not 0 < cfg.silhouette_vertices < num_verts:
-        return None
+def vertex_order(num_verts: int, cfg: FitConfig, device: torch.device) -> Tensor:
+    """(V,) int64 a seeded permutation of the vertex ids: the silhouette terms use its first n (sorted), so the
+    default 4,000 are the same vertices whatever the coarser stages use."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    return torch.randperm(num_verts, generator=gen)[: cfg.silhouette_vertices].sort().values.to(device)
+    return torch.randperm(num_verts, generator=gen).to(device)
 
 
 def keypoint_weights(stage: str, cfg: FitConfig, device: torch.device) -> Tensor:
@@ -126,17 +139,16 @@ def data_term(p: Problem, kp: Tensor, stage: str) -> Tensor:
     return DATA_UNIT * losses.reprojection_loss(proj, t.target[..., :2], weight, t.scale, p.cfg.robust_sigma)
 
 
-def silhouette_term(p: Problem, vertices: Tensor, silhouette_scale: float) -> Tensor:
+def silhouette_term(p: Problem, verts: Tensor, silhouette_scale: float, cover_weight: Tensor | None) -> Tensor:
     """Outside distance of the projected vertices + coverage of the mask outline, 0 for frames without a mask.
-    vertices: (B, V, 3) camera frame -> (B,)."""
+    verts: (B, V', 3) the silhouette vertices, camera frame; cover_weight: (V',) or None -> (B,)."""
     cfg, t, sil = p.cfg, p.targets, p.targets.silhouettes
-    verts = vertices if p.vertex_subset is None else vertices[:, p.vertex_subset]
     verts2d = project(verts, t.K)  # (B, V', 2)
     has = sil.has_mask.to(verts2d)
     front = (verts[..., 2] > 1e-3).to(verts2d)  # (B, V')
     outside = losses.silhouette_outside_loss(verts2d + sil.pad[:, None, None], sil.dt, sil.size, t.scale, front)
     cover = losses.silhouette_coverage_loss(verts2d, sil.outline, sil.outline_w, t.scale, cfg.silhouette_sigma or None,
-                                            p.cover_weight)
+                                            cover_weight)
     return DATA_UNIT * silhouette_scale * has * (cfg.w_silhouette_outside * outside
                                                  + cfg.w_silhouette_coverage * cover)
 
@@ -205,22 +217,33 @@ def detail_priors(p: Problem, v: FitVariables) -> list[Tensor]:
 
 
 def objective(p: Problem, v: FitVariables, stage: str, prior_scale: float = 1.0,
-              silhouette_scale: float = 1.0) -> Tensor:
+              silhouette_scale: float = 1.0, silhouette_vertices: int | None = None) -> Tensor:
     """Total loss (scalar, summed over frames) of stage 'camera' | 'body' | 'detail'; ``prior_scale`` multiplies
-    the pose and shape priors, ``silhouette_scale`` the silhouette terms."""
+    the pose and shape priors, ``silhouette_scale`` the silhouette terms; ``silhouette_vertices`` how many vertices
+    they use (None: ``cfg.silhouette_vertices``; see :meth:`Problem.silhouette_vertices`)."""
     cfg = p.cfg
     # 1. Pose the body (every frame with the one shared shape when there is one).
     if p.shared_betas is not None:
         v = replace(v, betas=p.shared_betas.expand(v.batch_size, -1))
-    out = p.body.forward(v)
+    silhouette = (stage != "camera" and bool(p.targets.silhouettes.has_mask.any())
+                  and (cfg.w_silhouette_outside > 0 or cfg.w_silhouette_coverage > 0))
+    ids, cover_weight = p.silhouette_vertices(silhouette_vertices) if silhouette else (None, None)
+    if cfg.partial_forward and hasattr(p.body, "forward_vertices") and (ids is not None or not silhouette):
+        if ids is None:  # no silhouette term: the keypoints' support only
+            ids = torch.zeros(0, dtype=torch.int64, device=p.available.device)
+        out = p.body.forward_vertices(v, ids)  # only the vertices the loss looks at
+        sil_verts = out.vertices
+    else:
+        out = p.body.forward(v)
+        sil_verts = out.vertices if ids is None else out.vertices[:, ids]
     kp = p.body.keypoints(out).points  # (B, 137, 3)
     # 2. The terms of this stage, in a fixed order (the sum is then the same to the bit from run to run).
     terms = [data_term(p, kp, stage)]
     if stage == "camera" and p.init_orient is not None:
         terms.append(cfg.w_init_orient * ((v.global_orient - p.init_orient) ** 2).sum(-1))
     if stage != "camera":
-        if p.targets.silhouettes.has_mask.any() and (cfg.w_silhouette_outside > 0 or cfg.w_silhouette_coverage > 0):
-            terms.append(silhouette_term(p, out.vertices, silhouette_scale))
+        if silhouette:
+            terms.append(silhouette_term(p, sil_verts, silhouette_scale, cover_weight))
         terms += upright_terms(p, v, kp) + contact_terms(p, v, kp) + body_priors(p, v, prior_scale)
         if stage == "detail":
             terms += detail_priors(p, v)

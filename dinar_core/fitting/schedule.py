@@ -41,6 +41,8 @@ class StageRun:
     prior_scale: float = 1.0
     silhouette_scale: float = 1.0
     label: str | None = None
+    silhouette_vertices: int | None = None
+    """Vertices the silhouette terms use in this run (None: ``FitConfig.silhouette_vertices``)."""
 
 
 @dataclass
@@ -57,12 +59,15 @@ class StageReport:
 
 def stage_plan(cfg: FitConfig, has_detail: bool) -> list[StageRun]:
     """The runs of a fit: camera, one body run per ``cfg.body_prior_schedule`` entry (with the matching
-    ``body_silhouette_schedule`` value; the last repeats), then detail when ``has_detail`` and it has steps."""
+    ``body_silhouette_schedule`` and ``silhouette_vertex_schedule`` values; the last repeats), then detail when
+    ``has_detail`` and it has steps."""
     runs = [StageRun("camera", cfg.camera_iterations)]
     sil_schedule = tuple(cfg.body_silhouette_schedule) or (1.0,)
+    counts = tuple(cfg.silhouette_vertex_schedule)
     for k, scale in enumerate(cfg.body_prior_schedule):
         sil_scale = sil_schedule[min(k, len(sil_schedule) - 1)]
-        runs.append(StageRun("body", cfg.body_iterations, scale, sil_scale, f"body{k + 1}"))
+        count = counts[min(k, len(counts) - 1)] if counts else None
+        runs.append(StageRun("body", cfg.body_iterations, scale, sil_scale, f"body{k + 1}", count))
     if has_detail and cfg.detail_iterations > 0:
         runs.append(StageRun("detail", cfg.detail_iterations))
     return runs
@@ -91,7 +96,7 @@ def run_stage(p: Problem, v: FitVariables, run: StageRun) -> StageReport:
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
-        loss = objective(p, v, run.stage, run.prior_scale, run.silhouette_scale)
+        loss = objective(p, v, run.stage, run.prior_scale, run.silhouette_scale, run.silhouette_vertices)
         loss.backward()
         return loss
 
