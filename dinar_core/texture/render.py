@@ -127,7 +127,9 @@ def render_textured(verts_cam: Tensor, K: Tensor, faces: Tensor | None, uv_layou
     rgb = F.grid_sample(tex, grid.to(tex.dtype), mode="bilinear", padding_mode="border", align_corners=False)
     if shading == "lit":
         normals = interpolate(frags, faces.to(device), vertex_normals(verts_cam.detach(), faces.to(device)))
-        rgb = rgb * lambert(normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-12)).to(rgb)
+        # |n| by hand: torch's vector norm over the channel axis of an NCHW image is ~20x slower on the CPU
+        length = (normals * normals).sum(1, keepdim=True).sqrt().clamp_min(1e-12)
+        rgb = rgb * lambert(normals / length).to(rgb)
     alpha = frags.mask.to(rgb.dtype)  # (B, 1, sH, sW)
     rgb = rgb * alpha  # premultiplied
     if s > 1:
