@@ -38,38 +38,22 @@ def _make_photos(folder: Path, n: int) -> None:
         Image.fromarray(rgb).save(folder / f"person{i:04d}.png", compress_level=1)
 
 
-def _tree_rss(pid: int) -> int:
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """(total, largest) resident bytes of process `pid` and all its descendants."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
-    total = 0
+        return 0, 0
+    sizes = []
     for p in procs:
         try:
-            total += p.memory_info().rss
+            sizes.append(p.memory_info().rss)
         except psutil.NoSuchProcess:
             pass
-    return total
-
-
-def _largest_rss(pid: int) -> int:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    best = 0
-    for p in procs:
-        try:
-            best = max(best, p.memory_info().rss)
-        except psutil.NoSuchProcess:
-            pass
-    return best
+    return sum(sizes), max(sizes, default=0)
 
 
 def _done(runs: Path) -> int:
@@ -95,7 +79,7 @@ def run(n: int | None = None) -> dict:
         last = (0.0, 0)
         while proc.poll() is None:
             time.sleep(1.0)
-            tree, largest = _tree_rss(proc.pid), _largest_rss(proc.pid)
+            tree, largest = _tree_rss(proc.pid)
             peak_tree, peak_proc = max(peak_tree, tree), max(peak_proc, largest)
             done, now = _done(runs), time.perf_counter() - t0
             samples.append((round(now, 1), done, tree))

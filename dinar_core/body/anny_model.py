@@ -222,8 +222,9 @@ class AnnyBody(torch.nn.Module):
         assert matrix.shape[0] == NUM_KEYPOINTS
         return matrix
 
-    def _run(self, params: AnnyParams) -> dict:
-        """Anny's own forward for ``params`` (its frame, no global orientation or translation yet)."""
+    def _inputs(self, params: AnnyParams) -> tuple[torch.Tensor, dict]:
+        """Anny's inputs for ``params``: the (B, J, 4, 4) pose deltas (the root's the identity: ``global_orient``
+        poses it) and the phenotypes by name."""
         params.validate(self.num_joints)
         b = params.batch_size
         rot = axis_angle_to_matrix(params.pose).clone()  # (B, J, 3, 3)
@@ -231,7 +232,11 @@ class AnnyBody(torch.nn.Module):
         delta = torch.zeros(b, self.num_joints, 4, 4, dtype=rot.dtype, device=rot.device)
         delta[..., :3, :3] = rot
         delta[..., 3, 3] = 1.0  # (B, J, 4, 4)
-        phen = {name: params.phenotype[:, i] for i, name in enumerate(PHENOTYPES)}
+        return delta, {name: params.phenotype[:, i] for i, name in enumerate(PHENOTYPES)}
+
+    def _run(self, params: AnnyParams) -> dict:
+        """Anny's own forward for ``params`` (its frame, no global orientation or translation yet)."""
+        delta, phen = self._inputs(params)
         return self.anny(pose_parameters=delta, phenotype_kwargs=phen)
 
     def _place(self, params: AnnyParams, root: torch.Tensor, *points: torch.Tensor) -> list[torch.Tensor]:
@@ -261,14 +266,7 @@ class AnnyBody(torch.nn.Module):
         ~6,000 of the 13,718 vertices."""
         sel = self._vertex_selection(vertex_ids, coco_threshold)
         m = self.anny
-        b = params.batch_size
-        params.validate(self.num_joints)
-        rot = axis_angle_to_matrix(params.pose).clone()
-        rot[:, 0] = torch.eye(3, dtype=rot.dtype, device=rot.device)
-        delta = torch.zeros(b, self.num_joints, 4, 4, dtype=rot.dtype, device=rot.device)
-        delta[..., :3, :3] = rot
-        delta[..., 3, 3] = 1.0
-        phen = {name: params.phenotype[:, i] for i, name in enumerate(PHENOTYPES)}
+        delta, phen = self._inputs(params)
         pose, phenotype, local, facial = m.get_tensor_inputs(delta, phen, None, None)
         coeffs = m._get_phenotype_blendshape_coefficients(phenotype, local, facial)  # (B, C)
         transforms, poses = m.get_bone_transforms(pose, self._rest_bone_poses(coeffs))

@@ -112,6 +112,12 @@ class FitBody(Protocol):
         accepts. keypoints(output) -> an object with ``points`` (B, 137, 3) in the OpenPose layout (BODY_25, left
         hand 21, right hand 21, face 70) and ``available`` (137,) bool (rows the body cannot provide are ignored).
         ``dinar_core.body``'s ``BodyOutput`` and ``Keypoints3D`` are such objects.
+
+    Optional, for speed (both adapters have them; a body without them is fitted the plain way):
+    forward_vertices(v, vertex_ids) -> like ``forward`` with ``vertices`` (B, N, 3) of those vertices only and the
+        same keypoints (the partial forward, ``FitConfig.partial_forward``);
+    limb_aims ((body_pose joint, model joint, near keypoint, far keypoint), ...) and pose_frames(v) -> (B, Jb, 3, 3)
+        the camera-frame rotation each joint's local rotation acts in (``init.aim_limbs``).
     """
 
     spec: BodySpec
