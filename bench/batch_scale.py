@@ -67,8 +67,7 @@ def run(n: int | None = None) -> dict:
     try:
         photos, runs = tmp / "photos", tmp / "runs"
         _make_photos(photos, n)
-        env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"), DINAR_STATE_DIR=str(tmp / "state"),
-                   DINAR_NO_LOCAL_SERVER="1")
+        env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"), DINAR_NO_LOCAL_SERVER="1")
         dinar = Path(sys.executable).with_name("dinar")
         t0 = time.perf_counter()
         proc = subprocess.Popen([str(dinar), "run", str(photos), "--out", str(runs), "--until", "keypoints"], env=env,

@@ -46,7 +46,9 @@ def _new_photo(folder: Path, seed: int) -> Path:
 
 
 def _env(state: Path, no_server: bool) -> dict:
-    env = dict(os.environ, PREFECT_HOME=str(state / "prefect"), DINAR_STATE_DIR=str(state))
+    # only Prefect's state is fresh: the body model's cache (DINAR_STATE_DIR) stays the user's, built once per
+    # machine (a cold Anny cache adds ~35-80 s to the first fit ever, apart from this figure)
+    env = dict(os.environ, PREFECT_HOME=str(state / "prefect"))
     env.pop("PREFECT_API_URL", None)
     if no_server:
         env["DINAR_NO_LOCAL_SERVER"] = "1"

@@ -30,6 +30,9 @@ CHANGES = [
     ("+ limbs aimed at the keypoints", {"partial_forward": True, "aim_limbs": True}),
     ("+ 5 steps per body and detail run (today's default)", {"partial_forward": True, "aim_limbs": True,
                                                               "body_iterations": 5, "detail_iterations": 5}),
+    ("option: two body runs (prior x20, x1) instead of three", {
+        "partial_forward": True, "aim_limbs": True, "body_iterations": 5, "detail_iterations": 5,
+        "body_prior_schedule": [20.0, 1.0], "body_silhouette_schedule": [0.1, 1.0]}),
 ]
 """Issue 14's changes to the fit, cumulative: each row is ``BEFORE_ISSUE_14`` updated by its settings, fitted on
 the same scenes in the same run (1 torch thread, one frame), so the rows' ratios are the changes' gains."""
