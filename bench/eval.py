@@ -6,7 +6,8 @@
 
 Each is evaluated through the Prefect flow (``flows.evaluate.evaluate_folder``) into ``runs/eval/<set>/``, with
 every method that applies. Figures: the summary per method and bucket, the best method per metric, seconds per
-person (first run and cached rerun), copied into bench/results/eval.json.
+person (first run and cached rerun), copied into bench/results/eval.json. ``EVAL_CONFIG=FILE`` evaluates the
+pipeline with that YAML over the defaults (the runs keep their own caches: a config change is a new cache key).
 """
 
 from __future__ import annotations
@@ -60,9 +61,15 @@ def run() -> dict:
     # One torch thread, always: the fit's float reductions (and so its result) depend on the thread count, and the
     # automatic count depends on the machine's load. Pinned, two runs of one commit agree and commits compare.
     config: dict = {"runtime": {"threads": 1}}
+    variant = os.environ.get("EVAL_CONFIG")  # a YAML file over the defaults (e.g. configs/fast-fit.yaml)
+    if variant:
+        from tasks.config import resolve_config, to_dict
+
+        config = to_dict(resolve_config(None, variant))
+        config["runtime"]["threads"] = 1
     if lpips:
         config["eval"] = {"lpips_weights": lpips}
-    figures = {}
+    figures: dict = {"config_file": variant} if variant else {}
     with flow_run_settings():
         figures["pose2sim"] = _evaluate(SHIPPED, base / "pose2sim", config)
         n = int(os.environ.get("EVAL_SYNTH_PERSONS", "20"))

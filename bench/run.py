@@ -16,8 +16,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = ["pipeline", "rasterizer", "nets_first_stage", "nets_second_stage", "export", "neural_avatar", "texture",
-              "stages", "fitting", "end_to_end", "first_result", "batch_scale", "fit_load", "decode", "texture_back", "eval",
-              "training"]
+              "stages", "fitting", "end_to_end", "first_result", "batch_scale", "batch_full", "fit_load", "decode",
+              "texture_back", "eval", "training"]
 
 
 def machine() -> dict:

@@ -181,3 +181,21 @@ def test_nearest_points_matches_cdist_argmin():
     d_got = torch.gather(torch.cdist(queries, points), 2, got[..., None])
     torch.testing.assert_close(d_got, d_want, atol=1e-3, rtol=0)  # ties may pick another, equally near point
     assert float((got == want).float().mean()) > 0.99
+
+
+def test_fast_fit_config_is_the_benchmarked_option():
+    """configs/fast-fit.yaml sets exactly what bench.fitting measured as its option row (so the README's figure for
+    the file is the file's), and only the fit."""
+    from pathlib import Path
+
+    from bench.fitting import BEFORE_ISSUE_14, CHANGES
+    from tasks.config import PipelineConfig, load_config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "configs" / "fast-fit.yaml")
+    name, settings = CHANGES[-1]
+    assert name.startswith("option")
+    measured = {**BEFORE_ISSUE_14, **settings}
+    for key, value in measured.items():
+        assert getattr(cfg.fit, key) == (tuple(value) if isinstance(value, list) else value), key
+    assert cfg.fit != FitConfig() and replace(cfg, fit=FitConfig()) == PipelineConfig()
